@@ -1,0 +1,323 @@
+"""One HTTP/1.1 client connection, and the pool job for its current request.
+
+Data flow: data_received → ① parse_request (C) → body (Content-Length slice or
+C chunked decoder) → ② encode_http_request (C: RR JSON context + goridge frame)
+→ ③ pool.submit(self) → worker frames come back through on_worker_frame →
+⑥ build_response (C) → one transport.write.
+
+Rules of this file:
+- At most one request per connection is in flight (`busy`); pipelined requests
+  wait in `buf`, so responses leave in request order.
+- The connection *is* the job the pool runs: no per-request objects besides
+  the parsed request and its frame.
+- A client that goes away never strands a worker: a queued job is marked
+  cancelled (the pool skips it); a job on a worker runs to its end and the
+  response is dropped; a stream gets STOP and is drained.
+- Deadlines are plain floats checked by the server's ticker (no per-request timers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from typing import TYPE_CHECKING
+
+from fastrr import _core
+from fastrr.http.errors import error_response
+from fastrr.http.forms import FormError, urlencoded_to_json
+from fastrr.pool.worker import PONG, STREAM_STOP, Worker, WorkerProtocolError
+
+if TYPE_CHECKING:
+    from fastrr.http.server import HttpServer
+
+parse_request = _core.parse_request
+encode_http_request = _core.encode_http_request
+build_response = _core.build_response
+encode_chunk = _core.encode_chunk
+LAST_CHUNK = _core.LAST_CHUNK
+HttpError = _core.HttpError
+FLAG_ERROR = _core.FLAG_ERROR
+STREAM = _core.STREAM
+PING = _core.PING
+BODY_URLENCODED = _core.BODY_URLENCODED
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+PIPELINE_BUFFER_LIMIT = 1 << 20
+
+
+class HttpConnection(asyncio.Protocol):
+    __slots__ = (
+        "server", "loop", "transport", "remote", "buf", "busy", "closed", "req", "body_left",
+        "decoder", "request_frame", "cancelled", "retries", "queued_at", "stream_started",
+        "stop_sent", "deadline", "started_at", "paused_reading", "write_paused", "status",
+    )
+
+    def __init__(self, server: "HttpServer"):
+        self.server = server
+        self.loop = server.loop
+        self.transport: asyncio.Transport | None = None
+        self.remote = ""
+        self.buf = bytearray()
+        self.busy = False
+        self.closed = False
+        self.req: _core.Request | None = None
+        self.body_left = -1  # Content-Length bytes still to come; -1: not reading a CL body
+        self.decoder: _core.ChunkedDecoder | None = None
+        self.request_frame = b""
+        self.cancelled = False
+        self.retries = 0
+        self.queued_at = 0.0
+        self.stream_started = False
+        self.stop_sent = False
+        self.deadline = 0.0
+        self.started_at = 0.0
+        self.paused_reading = False
+        self.write_paused = False
+        self.status = 0
+
+    # -- asyncio protocol ------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.remote = peer[0] if isinstance(peer, tuple) else ""
+        self.deadline = self.loop.time() + self.server.cfg.idle_timeout
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.cancelled = True  # a queued job is skipped by the pool
+        self.server.connections.discard(self)
+        self.server.on_connection_idle()
+
+    def data_received(self, data: bytes) -> None:
+        if not self.buf and self.req is None:
+            self.deadline = self.loop.time() + self.server.cfg.read_timeout
+        self.buf += data
+        if not self.busy:
+            if self.req is not None:
+                self.deadline = self.loop.time() + self.server.cfg.read_timeout
+            self._process()
+        elif len(self.buf) > PIPELINE_BUFFER_LIMIT and not self.paused_reading:
+            self.paused_reading = True
+            self.transport.pause_reading()  # type: ignore[union-attr]
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if not self.busy and not self.closed:
+            self._process()
+
+    # -- reading requests --------------------------------------------------------
+
+    def _process(self) -> None:
+        cfg = self.server.cfg
+        while not self.busy and not self.closed and not self.write_paused:
+            req = self.req
+            if req is None:
+                if not self.buf:
+                    return
+                try:
+                    req = parse_request(self.buf, cfg.max_header_size)
+                except HttpError as exc:
+                    self._reject(exc.status, exc.reason)
+                    return
+                if req is None:
+                    return
+                del self.buf[:req.head_len]
+                self.req = req
+                if req.chunked:
+                    self.decoder = _core.ChunkedDecoder(cfg.max_body_bytes)
+                elif req.content_length > 0:
+                    if req.content_length > cfg.max_body_bytes:
+                        self._reject(413, f"request body of {req.content_length} bytes is over "
+                                          f"max_request_size ({cfg.max_request_size} MB)")
+                        return
+                    self.body_left = req.content_length
+                if req.expect_continue and (self.decoder is not None or self.body_left > 0) \
+                        and len(self.buf) < max(self.body_left, 1):
+                    self.transport.write(CONTINUE)  # type: ignore[union-attr]
+            if self.decoder is not None:
+                try:
+                    used = self.decoder.feed(self.buf)
+                except HttpError as exc:
+                    self._reject(exc.status, exc.reason)
+                    return
+                del self.buf[:used]
+                if not self.decoder.done:
+                    return
+                body: bytes | memoryview = self.decoder.take()
+                self.decoder = None
+                self._dispatch(req, body)
+            elif self.body_left > 0:
+                if len(self.buf) < self.body_left:
+                    return
+                size = self.body_left
+                self.body_left = -1
+                with memoryview(self.buf) as view:
+                    self._dispatch(req, view[:size])
+                del self.buf[:size]
+            else:
+                self._dispatch(req, b"")
+        if self.paused_reading and not self.busy and len(self.buf) < PIPELINE_BUFFER_LIMIT:
+            self.paused_reading = False
+            self.transport.resume_reading()  # type: ignore[union-attr]
+
+    def _dispatch(self, req: _core.Request, body: bytes | memoryview) -> None:
+        server = self.server
+        parsed = False
+        if req.body_kind == BODY_URLENCODED and not server.cfg.raw_body and req.method not in ("HEAD", "OPTIONS"):
+            try:
+                body = urlencoded_to_json(bytes(body))
+            except FormError as exc:
+                self._reject(400, str(exc))
+                return
+            parsed = True
+        self.request_frame = encode_http_request(req, self.remote, server.scheme, body, parsed)
+        self.busy = True
+        self.cancelled = False
+        self.retries = 0
+        self.stream_started = False
+        self.stop_sent = False
+        self.started_at = self.loop.time()
+        server.in_flight += 1
+        server.pool.submit(self)
+
+    # -- worker side (the pool job interface) ---------------------------------------
+
+    def on_worker_frame(self, worker: Worker, flags: int, byte10: int,
+                        options: tuple[int, ...], payload: bytes) -> bool:
+        if byte10 & PING:
+            worker.send(PONG)
+        stream = byte10 & STREAM
+        if self.closed:
+            if stream and not self.stop_sent:
+                self.stop_sent = True
+                worker.send(STREAM_STOP)
+            if not stream:
+                self.server.in_flight -= 1
+            return not stream
+        req = self.req
+        assert req is not None
+        if flags & FLAG_ERROR:
+            return self._worker_error(payload, stream)
+        if len(options) != 1 or options[0] > len(payload):
+            raise WorkerProtocolError(f"options length should be equal 1 (body offset), got {options!r}")
+        if self.stream_started:
+            if not req.method == "HEAD":
+                body = payload[options[0]:]
+                if req.http_minor:
+                    out = encode_chunk(body)
+                    if not stream:
+                        out += LAST_CHUNK
+                else:
+                    out = body
+                if out:
+                    self.transport.write(out)  # type: ignore[union-attr]
+            if stream:
+                return False
+            self._finish(req.keep_alive and req.http_minor == 1)
+            return True
+        try:
+            status, data = build_response(payload, options[0], req.keep_alive and not self.server.stopping,
+                                          req.method == "HEAD", req.http_minor, bool(stream))
+        except _core.FrameError as exc:
+            self.server.log.error("invalid response from worker", pid=worker.pid, error=str(exc))
+            if stream:
+                # Keep reading the rest of the stream, but the client gets a clean error now.
+                self.stream_started = True
+            self._respond_error(self.server.cfg.internal_error_code, str(exc), keep_alive=False)
+            return not stream
+        if status < 200:
+            if req.http_minor:  # HTTP/1.0 clients must not get 1xx
+                self.transport.write(data)  # type: ignore[union-attr]
+            return False
+        self.status = status
+        self.transport.write(data)  # type: ignore[union-attr]
+        if stream:
+            self.stream_started = True
+            return False
+        self._finish(req.keep_alive)
+        return True
+
+    def _worker_error(self, payload: bytes, stream: int) -> bool:
+        text = payload.decode("utf-8", "replace")
+        self.server.log.error("worker error", error=text)
+        if self.stream_started:
+            self._abort()
+        else:
+            self._respond_error(self.server.cfg.internal_error_code,
+                                html.escape(text) if self.server.pool.cfg.debug else "", keep_alive=True)
+        return not stream
+
+    def on_worker_lost(self, worker: Worker, status: int, reason: str) -> None:
+        if self.closed:
+            self.server.in_flight -= 1
+            return
+        self.server.log.error("request failed", pid=worker.pid, status=status, reason=reason)
+        if self.stream_started:
+            self._abort()
+            return
+        detail = reason if self.server.pool.cfg.debug else ""
+        self._respond_error(status, detail, keep_alive=True)
+
+    def on_no_worker(self, reason: str) -> None:
+        if self.closed:
+            self.server.in_flight -= 1
+            return
+        self.server.log.warn("no free worker", reason=reason)
+        self._respond_error(503, reason, keep_alive=True,
+                            extra=b"Retry-After: 1\r\nNo-Workers: true\r\n")
+
+    # -- writing -------------------------------------------------------------------
+
+    def _respond_error(self, status: int, detail: str, keep_alive: bool, extra: bytes = b"") -> None:
+        req = self.req
+        keep = keep_alive and req is not None and req.keep_alive and not self.server.stopping
+        self.status = status
+        self.transport.write(error_response(status, detail, keep, extra,  # type: ignore[union-attr]
+                                            head=req is not None and req.method == "HEAD"))
+        self._finish(keep)
+
+    def _finish(self, keep_alive: bool) -> None:
+        server = self.server
+        server.in_flight -= 1
+        if server.access_log is not None:
+            server.log_access(self)
+        self.req = None
+        self.busy = False
+        if not keep_alive or server.stopping:
+            self.closed = True
+            self.transport.close()  # type: ignore[union-attr]
+            server.on_connection_idle()
+            return
+        self.deadline = self.loop.time() + server.cfg.idle_timeout
+        if self.buf:
+            self._process()
+
+    def _reject(self, status: int, reason: str) -> None:
+        """Malformed or over-limit input: answer and close, as DESIGN's table says."""
+        self.server.log.debug("request rejected", remote=self.remote, status=status, reason=reason)
+        if self.transport is not None and not self.closed:
+            self.transport.write(error_response(status, reason, False))
+            self.closed = True
+            self.transport.close()
+        self.buf.clear()
+        self.req = None
+
+    def _abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def check_deadline(self, now: float) -> None:
+        """Called by the server ticker: a silent client cannot hold a connection."""
+        if self.busy or self.closed or now < self.deadline:
+            return
+        if self.req is not None or self.buf:
+            self._reject(408, "request not received within read_timeout")
+        else:
+            self.closed = True
+            self.transport.close()  # type: ignore[union-attr]

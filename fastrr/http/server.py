@@ -1,0 +1,93 @@
+"""The HTTP plugin: listener, connection registry, deadlines, graceful drain."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+from fastrr.config import HttpConfig
+from fastrr.http.connection import HttpConnection
+from fastrr.log import Logger
+from fastrr.pool.pool import WorkerPool
+
+TICK = 0.5
+
+
+class HttpServer:
+    def __init__(self, cfg: HttpConfig, pool: WorkerPool, log: Logger):
+        self.cfg = cfg
+        self.pool = pool
+        self.log = log
+        self.loop = asyncio.get_running_loop()
+        self.scheme = "http"
+        self.connections: set[HttpConnection] = set()
+        self.in_flight = 0
+        self.stopping = False
+        self.server: asyncio.AbstractServer | None = None
+        self._ticker: asyncio.TimerHandle | None = None
+        self._idle: asyncio.Event | None = None
+        # Access lines only when asked for (RoadRunner: `http.access_logs`) or at debug level.
+        self.access_log: Logger | None = None
+        if cfg.access_logs or log.enabled(10):
+            self.access_log = log
+
+    async def start(self) -> None:
+        host, _, port = self.cfg.address.rpartition(":")
+        host = host.strip("[]") or "0.0.0.0"
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, int(port)))
+        self.server = await self.loop.create_server(lambda: HttpConnection(self), sock=sock, backlog=4096)
+        self._ticker = self.loop.call_later(TICK, self._tick)
+        self.log.info("http server listening", address=self.cfg.address)
+
+    def _tick(self) -> None:
+        self._ticker = self.loop.call_later(TICK, self._tick)
+        now = self.loop.time()
+        for conn in list(self.connections):
+            conn.check_deadline(now)
+
+    def log_access(self, conn: HttpConnection) -> None:
+        req = conn.req
+        if req is None or self.access_log is None:
+            return
+        fields = {
+            "remote_address": conn.remote, "method": req.method, "status": conn.status,
+            "URI": f"{self.scheme}://{req.host or ''}{req.target}",
+            "elapsed": int((self.loop.time() - conn.started_at) * 1000),
+        }
+        if self.cfg.access_logs:
+            self.access_log.info("http access log", **fields)
+        else:
+            self.access_log.debug("http log", **fields)
+
+    def on_connection_idle(self) -> None:
+        if self._idle is not None and self.in_flight <= 0:
+            self._idle.set()
+
+    async def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish (bounded), close the rest."""
+        self.stopping = True
+        if self.server is not None:
+            self.server.close()
+        for conn in list(self.connections):
+            if not conn.busy and conn.transport is not None:
+                conn.closed = True
+                conn.transport.close()
+        self._idle = asyncio.Event()
+        started = time.monotonic()
+        while self.in_flight > 0 and time.monotonic() - started < self.cfg.shutdown_timeout:
+            self._idle.clear()
+            try:
+                await asyncio.wait_for(self._idle.wait(), 0.2)
+            except asyncio.TimeoutError:
+                pass
+        if self.in_flight > 0:
+            self.log.warn("shutdown timeout reached with requests in flight", in_flight=self.in_flight)
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.abort()
+        if self._ticker is not None:
+            self._ticker.cancel()

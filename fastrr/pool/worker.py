@@ -1,0 +1,285 @@
+"""One PHP worker process: spawn, PID handshake, request exchange, stop, exit.
+
+Rules of this file:
+- A worker has at most one job (an in-flight request). `job` is set by `exec`
+  and cleared before the pool hears about the worker again.
+- Every way a worker can end (EOF, protocol error, exec_ttl, kill, exit) goes
+  through `_lost` / `_on_exit`, so a job is always answered exactly once and the
+  pool always hears about the exit exactly once.
+- The process is reaped through a pidfd on the loop; stderr is relayed line by
+  line with the worker's PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Protocol
+
+from fastrr import _core
+from fastrr.pool.relay import FdRelay, enlarge_pipe
+from fastrr.pool.states import State
+
+if TYPE_CHECKING:
+    from fastrr.pool.pool import WorkerPool
+
+STOP_REQUEST = b'{"stop":true}'
+CONTROL_STOP = _core.encode_frame(_core.FLAG_CONTROL | _core.FLAG_JSON, STOP_REQUEST)
+PONG = _core.encode_frame(0, b"", (), _core.PONG)
+STREAM_STOP = _core.encode_frame(0, b"", (), _core.STOP)
+MAX_FRAME = 1 << 31
+
+
+class Job(Protocol):
+    """What the pool runs on a worker: an HTTP request (the connection itself)."""
+
+    request_frame: bytes
+    cancelled: bool
+    retries: int
+    queued_at: float
+
+    def on_worker_frame(self, worker: "Worker", flags: int, byte10: int,
+                        options: tuple[int, ...], payload: bytes) -> bool: ...
+
+    def on_worker_lost(self, worker: "Worker", status: int, reason: str) -> None: ...
+
+    def on_no_worker(self, reason: str) -> None: ...
+
+
+class WorkerProtocolError(Exception):
+    """The worker sent something the protocol does not allow; it gets replaced."""
+
+
+class Worker:
+    def __init__(self, pool: "WorkerPool", proc: subprocess.Popen[bytes], max_jobs: int):
+        self.pool = pool
+        self.loop = pool.loop
+        self.proc = proc
+        self.pid = proc.pid
+        self.state = State.INACTIVE
+        self.created = time.time()
+        self.spawned_at = self.loop.time()
+        self.last_used = self.spawned_at
+        self.exec_started = 0.0
+        self.execs = 0
+        self.max_jobs = max_jobs
+        self.job: Job | None = None
+        self.relay: FdRelay | None = None
+        self.socket: socket.socket | None = None  # socket relays only
+        self.reader = _core.FrameReader(MAX_FRAME)
+        self.stderr_tail: deque[str] = deque(maxlen=40)
+        self._stderr_partial = b""
+        self.retire_reason: State | None = None
+        self.last_error = ""
+        self.exit_code: int | None = None
+        self.exited = False
+        self._kill_timer: object = None
+        self._pidfd = os.pidfd_open(self.pid)
+        self.loop.add_reader(self._pidfd, self._on_exit)
+        assert proc.stderr is not None
+        self._stderr_fd = proc.stderr.fileno()
+        os.set_blocking(self._stderr_fd, False)
+        self.loop.add_reader(self._stderr_fd, self._read_stderr)
+
+    # -- relay -----------------------------------------------------------------
+
+    def attach_pipes(self) -> None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        enlarge_pipe(self.proc.stdin.fileno())
+        self.relay = FdRelay(self.loop, self.proc.stdout.fileno(), self.proc.stdin.fileno(),
+                             self._on_data, self._lost, owns_fds=False)
+
+    def attach_socket(self, relay: FdRelay, reader: "_core.FrameReader", sock: socket.socket) -> None:
+        relay.on_data = self._on_data
+        relay.on_eof = self._lost
+        self.relay = relay
+        self.socket = sock
+        self.reader = reader
+        self._became_ready()
+
+    def send_handshake(self) -> None:
+        assert self.relay is not None
+        self.relay.write(self.pool.handshake_frame)
+
+    # -- frames ----------------------------------------------------------------
+
+    def _on_data(self, data: bytes) -> None:
+        try:
+            frames = self.reader.feed(data)
+        except _core.FrameError as exc:
+            self._lost(str(exc))
+            return
+        if frames is None:
+            return
+        for flags, byte10, options, payload in frames:
+            if self.job is not None:
+                self._on_job_frame(flags, byte10, options, payload)
+            elif self.state is State.INACTIVE:
+                self._on_handshake(flags, payload)
+            elif self.state is not State.STOPPING:
+                self._lost(f"unexpected frame from an idle worker (flags {flags:#04x})")
+            if self.exited or (self.relay is not None and self.relay.closed):
+                return
+
+    def _on_handshake(self, flags: int, payload: bytes) -> None:
+        try:
+            pid = json.loads(payload).get("pid") if flags & _core.FLAG_CONTROL else None
+        except (ValueError, AttributeError):
+            pid = None
+        if not isinstance(pid, int) or pid <= 0:
+            self._lost(f"invalid PID handshake answer (flags {flags:#04x}): {payload[:200]!r}")
+            return
+        self._became_ready()
+
+    def _became_ready(self) -> None:
+        self.state = State.READY
+        self.last_used = self.loop.time()
+        self.pool.on_worker_ready(self)
+
+    def _on_job_frame(self, flags: int, byte10: int, options: tuple[int, ...], payload: bytes) -> None:
+        job = self.job
+        assert job is not None
+        if flags & _core.FLAG_CONTROL:
+            self._lost(f"unexpected control frame during a request: {payload[:200]!r}")
+            return
+        if not flags & _core.FLAG_ERROR and options == (13,) and payload == STOP_REQUEST:
+            # $worker->stop(): replace this worker and run the request elsewhere.
+            self.job = None
+            self.pool.on_stop_requested(self, job)
+            return
+        try:
+            done = job.on_worker_frame(self, flags, byte10, options, payload)
+        except WorkerProtocolError as exc:
+            self._lost(str(exc))
+            return
+        if done:
+            self.job = None
+            self.execs += 1
+            self.pool.release(self)
+        else:
+            # Streams: exec_ttl applies to each chunk, as in RoadRunner.
+            self.exec_started = self.loop.time()
+
+    def exec(self, job: Job) -> None:
+        assert self.relay is not None and self.job is None
+        self.job = job
+        self.state = State.WORKING
+        self.exec_started = self.loop.time()
+        self.relay.write(job.request_frame)
+
+    def send(self, frame: bytes) -> None:
+        if self.relay is not None:
+            self.relay.write(frame)
+
+    # -- ending ----------------------------------------------------------------
+
+    def stop(self, reason: State | None = None) -> None:
+        """Graceful stop: the CONTROL stop frame, SIGKILL after stop_timeout."""
+        if self.exited or self.state is State.STOPPING:
+            return
+        if reason is not None:
+            self.retire_reason = reason
+        if self.relay is None or self.state is State.INACTIVE:
+            self.state = State.STOPPING
+            self.kill()
+            return
+        self.state = State.STOPPING
+        self.relay.write(CONTROL_STOP)
+        self._kill_timer = self.loop.call_later(self.pool.cfg.stop_timeout, self.kill)
+
+    def kill(self) -> None:
+        if self.exited:
+            return
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def fail_job(self, status: int, reason: str, state: State) -> None:
+        """Kill the worker mid-request (exec_ttl): the client gets `status`."""
+        job, self.job = self.job, None
+        self.state = state
+        self.last_error = reason
+        if job is not None:
+            job.on_worker_lost(self, status, reason)
+        self.kill()
+
+    def _lost(self, reason: str) -> None:
+        """The relay broke or the worker broke the protocol: kill and report once."""
+        if self.relay is not None:
+            self.relay.close()
+        job, self.job = self.job, None
+        if self.state is not State.STOPPING:
+            self.last_error = reason
+            if self.state is not State.INACTIVE:
+                self.state = State.ERRORED
+            self.pool.log.error("worker failed", pid=self.pid, reason=reason)
+        if job is not None:
+            job.on_worker_lost(self, 502, reason)
+        self.kill()
+
+    def _on_exit(self) -> None:
+        code = self.proc.poll()
+        if code is None:
+            return
+        self.exited = True
+        self.exit_code = code
+        self.loop.remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        if self._kill_timer is not None:
+            self._kill_timer.cancel()  # type: ignore[attr-defined]
+        self._read_stderr(final=True)
+        if self.relay is not None:
+            self.relay.close()
+        if self.socket is not None:
+            self.socket.close()
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+        job, self.job = self.job, None
+        if job is not None:
+            job.on_worker_lost(self, 502, f"worker exited with code {code} during the request")
+        self.pool.on_worker_exit(self)
+
+    def _read_stderr(self, final: bool = False) -> None:
+        chunks = []
+        while True:
+            try:
+                data = os.read(self._stderr_fd, 65536)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                data = b""
+            if not data:
+                final = True
+                break
+            chunks.append(data)
+            if not final:
+                break
+        text = self._stderr_partial + b"".join(chunks)
+        lines = text.split(b"\n")
+        self._stderr_partial = lines.pop()
+        if final:
+            self.loop.remove_reader(self._stderr_fd)
+            if self._stderr_partial:
+                lines.append(self._stderr_partial)
+                self._stderr_partial = b""
+        for raw in lines:
+            line = raw.decode("utf-8", "replace").rstrip("\r")
+            if line:
+                self.stderr_tail.append(line)
+                self.pool.worker_log.info(line, pid=self.pid)
+
+    def describe_stderr(self) -> str:
+        return " | ".join(self.stderr_tail) if self.stderr_tail else "(no output on stderr)"

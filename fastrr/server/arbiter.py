@@ -1,0 +1,111 @@
+"""The arbiter: boots the pool, opens the HTTP listener, owns signals and shutdown.
+
+Signal handlers only record what happened; the `run` coroutine acts on it
+(gunicorn's shape). First TERM/INT/QUIT: graceful stop (stop accepting, drain
+in-flight requests within http.shutdown_timeout, stop workers). A second one:
+kill the workers and exit 1 at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+
+from fastrr import RR_COMPAT_VERSION
+from fastrr.config import Config
+from fastrr.http.server import HttpServer
+from fastrr.log import Logger
+from fastrr.pool.pool import BootFailure, WorkerPool, worker_env
+
+EXIT_OK = 0
+EXIT_RUNTIME = 1
+EXIT_BOOT = 3
+
+
+class Arbiter:
+    def __init__(self, config: Config, log: Logger, pidfile: str | None = None):
+        self.config = config
+        self.log = log
+        self.pidfile = pidfile
+        self.exit_code = EXIT_OK
+        self.pool: WorkerPool | None = None
+        self.http: HttpServer | None = None
+        self._stop: asyncio.Event | None = None
+        self._signals = 0
+
+    def handle_signal(self, signum: int) -> None:
+        self._signals += 1
+        if self._signals == 1:
+            self.log.info("stop signal received, stopping gracefully",
+                          signal=signal.Signals(signum).name, grace_timeout=self.config.http.shutdown_timeout
+                          if self.config.http else 0)
+            assert self._stop is not None
+            self._stop.set()
+            return
+        self.log.warn("exit forced")
+        if self.pool is not None:
+            for worker in list(self.pool.workers.values()):
+                worker.kill()
+        os._exit(EXIT_RUNTIME)
+
+    def fatal(self, message: str) -> None:
+        self.log.error(message)
+        print(f"error: {message}", file=sys.stderr, flush=True)
+        self.exit_code = EXIT_BOOT
+        assert self._stop is not None
+        self._stop.set()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            loop.add_signal_handler(signum, self.handle_signal, signum)
+        cfg = self.config
+        assert cfg.http is not None
+        env = worker_env(dict(os.environ), cfg.server.relay, cfg.rpc_listen, cfg.server.env, "http",
+                         RR_COMPAT_VERSION)
+        self.pool = WorkerPool("http", cfg.http.pool, cfg.server.command, env, cfg.server.relay,
+                               self.log.named("pool"), self.fatal)
+        if self.pidfile:
+            with open(self.pidfile, "w") as fh:
+                fh.write(str(os.getpid()))
+        try:
+            boot = asyncio.ensure_future(self.pool.start())
+            stop = asyncio.ensure_future(self._stop.wait())
+            await asyncio.wait({boot, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not boot.done():
+                boot.cancel()
+                await self.pool.stop()
+                return self.exit_code
+            stop.cancel()
+            try:
+                boot.result()
+            except BootFailure as exc:
+                self.log.error(str(exc))
+                print(f"error: {exc}", file=sys.stderr, flush=True)
+                await self.pool.stop()
+                return EXIT_BOOT
+            self.http = HttpServer(cfg.http, self.pool, self.log.named("http"))
+            try:
+                await self.http.start()
+            except OSError as exc:
+                message = f"http.address: cannot listen on {cfg.http.address}: {exc.strerror}"
+                self.log.error(message)
+                print(f"error: {message}", file=sys.stderr, flush=True)
+                await self.pool.stop()
+                return EXIT_RUNTIME
+            self.log.info("fastrr started", workers=cfg.http.pool.num_workers, relay=cfg.server.relay,
+                          pid=os.getpid())
+            await self._stop.wait()
+            await self.http.stop()
+            await self.pool.stop()
+            self.log.info("fastrr stopped")
+            return self.exit_code
+        finally:
+            if self.pidfile:
+                try:
+                    os.unlink(self.pidfile)
+                except OSError:
+                    pass

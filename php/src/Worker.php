@@ -1,0 +1,273 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Fastrr;
+
+use Fastrr\Relay\Relay;
+use Fastrr\Relay\RelayInterface;
+
+/**
+ * The worker end of the protocol: receives payloads, sends answers.
+ *
+ * Rules of this class:
+ * - Every data payload gets exactly one final answer: respond() with eos, error(),
+ *   or stop(). A second answer would be read by the server as the answer to the
+ *   *next* request, so respond()/error() after a final answer are dropped with a
+ *   warning on stderr.
+ * - CONTROL frames (PID handshake, graceful stop) are handled inside waitPayload().
+ * - Stream signals (PONG, STOP) are consumed while a streamed response is going
+ *   out; a late one that shows up in waitPayload() is ignored.
+ */
+final class Worker
+{
+    /** A PING goes out on every N-th stream chunk; we then wait for the PONG. */
+    public const PING_EVERY = 5;
+
+    /** The exact context of a "restart me and retry the request" answer. */
+    public const STOP_CONTEXT = '{"stop":true}';
+
+    /** @var list<Frame> frames that arrived while we were looking for stream signals */
+    private array $pending = [];
+
+    /** Stream chunks sent for the current response. */
+    private int $chunks = 0;
+
+    /** The server sent STOP for the current stream. */
+    private bool $streamStopped = false;
+
+    /** The current request already got its final answer. */
+    private bool $answered = false;
+
+    private bool $warnedHeaders = false;
+
+    /** @var resource|null */
+    private static $stderr = null;
+
+    public function __construct(
+        private readonly RelayInterface $relay,
+        bool $interceptSideEffects = true,
+    ) {
+        if ($interceptSideEffects) {
+            $this->interceptOutput();
+        }
+    }
+
+    /**
+     * A worker on the relay named by RR_RELAY (default: pipes).
+     */
+    public static function create(bool $interceptSideEffects = true): self
+    {
+        $dsn = $_SERVER['RR_RELAY'] ?? $_ENV['RR_RELAY'] ?? \getenv('RR_RELAY');
+        if (!\is_string($dsn) || $dsn === '') {
+            $dsn = Relay::PIPES;
+        }
+        return new self(Relay::create($dsn), $interceptSideEffects);
+    }
+
+    public function getRelay(): RelayInterface
+    {
+        return $this->relay;
+    }
+
+    /**
+     * Waits for the next request payload.
+     *
+     * Returns null when the server asks this worker to stop; the caller should
+     * then leave its loop and let the process exit.
+     *
+     * @throws Relay\RelayException when the server closed the relay
+     * @throws WorkerException on a control frame we do not understand
+     */
+    public function waitPayload(): ?Payload
+    {
+        while (true) {
+            $frame = $this->pending === [] ? $this->relay->waitFrame() : \array_shift($this->pending);
+
+            if ($frame->flags & Frame::CONTROL) {
+                if ($this->handleControl($frame)) {
+                    continue;
+                }
+                return null;
+            }
+
+            if ($frame->options === []) {
+                if ($frame->byte10 & (Frame::PONG | Frame::STOP)) {
+                    // A PONG or STOP that arrived after its stream had ended.
+                    continue;
+                }
+                $header = '';
+                $body = $frame->payload;
+            } else {
+                $ctxLen = $frame->options[0];
+                $header = (string)\substr($frame->payload, 0, $ctxLen);
+                $body = (string)\substr($frame->payload, $ctxLen);
+            }
+
+            $this->answered = false;
+            $this->streamStopped = false;
+            $this->chunks = 0;
+            return new Payload($body, $header);
+        }
+    }
+
+    /**
+     * Sends an answer. With $payload->eos === false the frame is a stream chunk
+     * (STREAM bit) and more must follow; the last frame has eos === true.
+     *
+     * @param int $codec frame flags describing the context encoding (Frame::CODEC_*), 0 for none
+     */
+    public function respond(Payload $payload, int $codec = 0): void
+    {
+        if ($this->answered) {
+            self::log('fastrr: dropped a response sent after the request was already answered');
+            return;
+        }
+        if (!$this->warnedHeaders && \headers_list() !== []) {
+            $this->warnedHeaders = true;
+            self::log('fastrr: header() has no effect in a worker; return headers in the response instead');
+        }
+
+        $header = $payload->header;
+        if ($payload->eos) {
+            $this->answered = true;
+            $this->chunks = 0;
+            $this->relay->send(new Frame($header . $payload->body, [\strlen($header)], $codec));
+            return;
+        }
+
+        $byte10 = Frame::STREAM;
+        $ping = ++$this->chunks % self::PING_EVERY === 0;
+        if ($ping) {
+            $byte10 |= Frame::PING;
+        }
+        $this->relay->send(new Frame($header . $payload->body, [\strlen($header)], $codec, $byte10));
+        if ($ping) {
+            $this->waitPong();
+        }
+    }
+
+    /**
+     * Fails the current request without killing the worker (a "soft" error).
+     * The server answers the client with its internal error code.
+     */
+    public function error(string $message): void
+    {
+        if ($this->answered) {
+            self::log('fastrr: dropped an error sent after the request was already answered: ' . $message);
+            return;
+        }
+        $this->answered = true;
+        $this->chunks = 0;
+        $this->relay->send(new Frame($message, [], Frame::ERROR));
+    }
+
+    /**
+     * Asks the server to replace this worker. Sent as the answer to the current
+     * request, the server retries that request on another worker. Leave the loop
+     * afterwards.
+     */
+    public function stop(): void
+    {
+        $this->answered = true;
+        $this->relay->send(new Frame(self::STOP_CONTEXT, [\strlen(self::STOP_CONTEXT)], 0));
+    }
+
+    /**
+     * True once the server has cancelled the stream being sent. Non-blocking:
+     * reads only the frames that have already arrived.
+     */
+    public function isStreamStopped(): bool
+    {
+        if ($this->streamStopped) {
+            return true;
+        }
+        while ($this->relay->hasFrame()) {
+            $this->takeStreamSignal($this->relay->waitFrame());
+            if ($this->streamStopped) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Blocks until the PONG for the PING we just sent. A STOP ends the wait too
+     * (the server may not answer pings of a cancelled stream).
+     */
+    private function waitPong(): void
+    {
+        while (!$this->streamStopped) {
+            $frame = $this->relay->waitFrame();
+            if (($frame->byte10 & Frame::PONG) !== 0 && ($frame->flags & Frame::CONTROL) === 0) {
+                return;
+            }
+            $this->takeStreamSignal($frame);
+        }
+    }
+
+    private function takeStreamSignal(Frame $frame): void
+    {
+        if (!($frame->flags & Frame::CONTROL) && $frame->options === []) {
+            if ($frame->byte10 & Frame::STOP) {
+                $this->streamStopped = true;
+                return;
+            }
+            if ($frame->byte10 & Frame::PONG) {
+                return;
+            }
+        }
+        // Not a stream signal: keep it for waitPayload().
+        $this->pending[] = $frame;
+    }
+
+    /**
+     * @return bool true to keep waiting, false when the server asked us to stop
+     */
+    private function handleControl(Frame $frame): bool
+    {
+        $cmd = \json_decode($frame->payload, true);
+        if (!\is_array($cmd)) {
+            throw new WorkerException('invalid control frame payload: ' . \substr($frame->payload, 0, 200));
+        }
+        if (!empty($cmd['pid'])) {
+            $this->relay->send(new Frame('{"pid":' . \getmypid() . '}', [], Frame::CONTROL));
+            return true;
+        }
+        if (!empty($cmd['stop'])) {
+            return false;
+        }
+        throw new WorkerException('unknown control frame: ' . \substr($frame->payload, 0, 200));
+    }
+
+    /**
+     * Sends everything the application prints to stderr, so that a stray echo
+     * can never corrupt the frame stream on STDOUT.
+     */
+    private function interceptOutput(): void
+    {
+        $display = \ini_get('display_errors');
+        if ($display !== false && $display !== '' && $display !== '0' && \strtolower($display) !== 'stderr') {
+            // Error messages are printed to STDOUT otherwise, outside our buffer
+            // when they happen during shutdown.
+            \ini_set('display_errors', 'stderr');
+        }
+        \ob_start(static function (string $buffer): string {
+            if ($buffer !== '') {
+                self::log($buffer, false);
+            }
+            return '';
+        }, 1);
+    }
+
+    /**
+     * Writes to the worker's stderr, which the server logs.
+     *
+     * @internal
+     */
+    public static function log(string $message, bool $newline = true): void
+    {
+        self::$stderr ??= \defined('STDERR') ? \STDERR : \fopen('php://stderr', 'wb');
+        \fwrite(self::$stderr, $newline ? $message . "\n" : $message);
+    }
+}

@@ -1,0 +1,42 @@
+"""Build script for the C extension fastrr._core.
+
+Package metadata lives in pyproject.toml; this file only declares the
+extension (setuptools reads both).
+
+Environment switches:
+  FASTRR_DEBUG=1         -O0 -g3, assertions on (NDEBUG undefined)
+  FASTRR_SANITIZE=asan   AddressSanitizer + UndefinedBehaviorSanitizer
+                         (run with LD_PRELOAD=$(gcc -print-file-name=libasan.so))
+"""
+
+import os
+from glob import glob
+
+from setuptools import Extension, setup
+
+_debug = os.environ.get("FASTRR_DEBUG") == "1"
+_sanitize = os.environ.get("FASTRR_SANITIZE", "")
+
+_cflags = ["-O2", "-Wall", "-Wextra", "-std=c11"]
+_ldflags: list[str] = []
+_undef: list[str] = []
+if _debug or _sanitize:
+    _cflags = ["-O0" if _debug else "-O1", "-g3", "-Wall", "-Wextra", "-std=c11", "-fno-omit-frame-pointer"]
+    _undef = ["NDEBUG"]
+if _sanitize:
+    _san = "-fsanitize=address,undefined"
+    _cflags += [_san, "-fno-sanitize-recover=undefined"]
+    _ldflags += [_san]
+
+core = Extension(
+    "fastrr._core",
+    sources=sorted(glob("csrc/*.c")),
+    depends=sorted(glob("csrc/*.h")),
+    include_dirs=["csrc"],
+    define_macros=[("FR_HAVE_HTTP", "1")] if glob("csrc/request.c") else [],
+    undef_macros=_undef,
+    extra_compile_args=_cflags,
+    extra_link_args=_ldflags,
+)
+
+setup(ext_modules=[core])

@@ -1,0 +1,197 @@
+"""Start-up, boot failures, config errors, relays, shutdown and vanishing clients."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import psutil
+import pytest
+
+from tests.conftest import ROOT, WORKERS, free_port
+
+
+def run_cli(args: list[str], cwd, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "fastrr", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_workers_get_the_roadrunner_environment(fastrr):
+    server = fastrr.start({"rpc": {"listen": "tcp://127.0.0.1:6999"}, "server": {"env": {"app_flag": "on"}}})
+    pid = httpx.get(server.url("/pid")).json()["pid"]
+    env = psutil.Process(pid).environ()
+    assert env["RR_RELAY"] == "pipes"
+    assert env["RR_RPC"] == "tcp://127.0.0.1:6999"
+    assert env["RR_MODE"] == "http"
+    assert env["RR_VERSION"]
+    assert env["APP_FLAG"] == "on"
+    # Workers are direct children in their own process group.
+    assert psutil.Process(pid).ppid() == server.proc.pid
+    assert os.getpgid(pid) == pid
+
+
+def test_boot_failure_exits_with_the_workers_stderr(fastrr):
+    server = fastrr.start(script="failboot.php", wait=False)
+    assert server.proc.wait(30) == 3
+    err = server.err_path.read_text()
+    assert "failed to boot 5 times in a row" in err
+    assert "cannot connect to database (simulated boot failure)" in err
+
+
+def test_missing_script_is_reported_as_could_not_open(fastrr):
+    server = fastrr.start({"server": {"command": "php does-not-exist.php"}}, wait=False)
+    assert server.proc.wait(30) == 3
+    assert "Could not open input file" in server.err_path.read_text()
+
+
+def test_missing_executable_is_reported(fastrr):
+    server = fastrr.start({"server": {"command": "no-such-php-binary worker.php"}}, wait=False)
+    assert server.proc.wait(30) == 3
+    assert "no-such-php-binary" in server.err_path.read_text()
+
+
+@pytest.mark.parametrize("yaml_text, needle", [
+    ("version: 3\nserver: {command: php x.php}\nhttp: {address: '127.0.0.1:{port}'}\n", "version: expected a string"),
+    ("version: '3'\nhttp: {address: '127.0.0.1:{port}'}\n", "server.command: required key is missing"),
+    ("server: {command: php x.php}\nhttp: {address: '127.0.0.1:{port}'}\n", "version: required key is missing"),
+    ("version: '3'\nserver: {command: php x.php}\nhttp: {address: '127.0.0.1:{port}', pool: {num_workers: lots}}\n",
+     "http.pool.num_workers: expected an integer"),
+    ("version: '3'\nserver: {command: php x.php}\nhttp: {address: '127.0.0.1:{port}', "
+     "pool: {allocate_timeout: soon}}\n", "http.pool.allocate_timeout: expected a duration"),
+    ("version: '3'\nserver: {command: php x.php, relay: 'tcp://:6001'}\nhttp: {address: '127.0.0.1:{port}'}\n",
+     "server.relay: expected tcp://host:port with a non-empty host"),
+    ("version: '3'\nserver: {command: php x.php}\n", "http: required section is missing"),
+    ("version: '3'\nserver: [oops\n", "invalid YAML"),
+])
+def test_config_errors_name_the_key(tmp_path, yaml_text, needle):
+    cfg = tmp_path / ".rr.yaml"
+    cfg.write_text(yaml_text.replace("{port}", str(free_port())))
+    res = run_cli(["serve", "-c", str(cfg)], cwd=tmp_path)
+    assert res.returncode == 1
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, res.stderr
+    assert needle in lines[0]
+
+
+def test_missing_config_file(tmp_path):
+    res = run_cli(["serve", "-c", str(tmp_path / "nope.yaml")], cwd=tmp_path)
+    assert res.returncode == 1
+    assert "config file not found" in res.stderr
+
+
+def test_unknown_keys_warn_once_and_still_serve(fastrr):
+    server = fastrr.start({"http": {"colour": "blue", "ssl": {"address": "x"}}, "mystery": 1})
+    assert httpx.get(server.url("/hello")).status_code == 200
+    out = server.output()
+    assert out.count("http.colour: unknown key, ignored") == 1
+    assert "mystery: unknown key, ignored" in out
+    assert "http.ssl: not supported by fastrr yet, ignored" in out
+
+
+def test_overrides_env_interpolation_and_workdir(tmp_path):
+    port = free_port()
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "w.php").write_text(f"<?php require '{WORKERS / 'app.php'}';\n")
+    (app / ".rr.yaml").write_text(
+        "version: '3'\nserver:\n  command: php ${W_SCRIPT:-missing.php}\n"
+        "http:\n  address: 127.0.0.1:${PORT}\n  pool: {num_workers: 4}\n")
+    (tmp_path / "vars.env").write_text(f"PORT={port}\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fastrr", "serve", "-c", str(app / ".rr.yaml"), "--dotenv", str(tmp_path / "vars.env"),
+         "-o", "http.pool.num_workers=1", "-o", "server.command=php,w.php"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/pid", timeout=1)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                time.sleep(0.1)
+        assert r.status_code == 200
+        assert len(psutil.Process(proc.pid).children()) == 1  # -o won over the file's 4
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+
+
+def test_workers_flag(fastrr):
+    server = fastrr.start(args=["--workers", "3"])
+    server.wait_workers(3)
+
+
+@pytest.mark.parametrize("relay", ["unix", "tcp"])
+def test_psr7_worker_answers_identically_over_pipes_and_sockets(fastrr, tmp_path, relay):
+    dsn = f"unix://{tmp_path}/relay.sock" if relay == "unix" else f"tcp://127.0.0.1:{free_port()}"
+    env = {"APP_MODE": "psr7"}
+    pipes = fastrr.start(env=env)
+    sockets = fastrr.start({"server": {"relay": dsn}}, env=env)
+    sockets.wait_workers(2)
+
+    def fetch(server):
+        r = httpx.post(server.url("/echo?q=1"), content=b"name=x&list[]=1",
+                       headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": "c=1"})
+        body = r.json()
+        body.pop("pid")
+        body["uri"] = body["uri"].replace(str(server.port), "PORT")
+        body["headers"].pop("Host", None)
+        return r.status_code, body
+
+    assert fetch(pipes) == fetch(sockets)
+    assert fetch(sockets)[1]["parsedBody"] == {"name": "x", "list": ["1"]}
+    for path in ("/hello", "/headers", "/big?kb=300"):
+        a, b = httpx.get(pipes.url(path)), httpx.get(sockets.url(path))
+        assert (a.status_code, a.content) == (b.status_code, b.content)
+
+
+def test_graceful_shutdown_drains_an_in_flight_request(fastrr):
+    server = fastrr.start()
+    pids = server.wait_workers(2)
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        slow = ex.submit(httpx.get, server.url("/sleep?ms=1500"), timeout=10)
+        time.sleep(0.4)
+        server.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        with pytest.raises(httpx.TransportError):  # no longer accepting
+            httpx.get(server.url("/hello"), timeout=2)
+        assert slow.result().status_code == 200
+    assert server.proc.wait(20) == 0
+    for pid in pids:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_second_signal_forces_exit(fastrr):
+    server = fastrr.start({"http": {"shutdown_timeout": "30s"}})
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        pending = ex.submit(httpx.get, server.url("/sleep?ms=20000"), timeout=30)
+        time.sleep(0.5)
+        server.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(10) == 1
+        with pytest.raises(httpx.TransportError):
+            pending.result()
+
+
+def test_vanishing_clients_never_leak_workers(fastrr):
+    if shutil.which("wrk") is None:
+        pytest.fail("wrk is not installed (make setup installs it)")
+    server = fastrr.start({"http": {"pool": {"allocate_timeout": "3s"}}}, workers=2)
+    # wrk is cut off after 2s with requests in flight and queued.
+    subprocess.run(["wrk", "-t2", "-c50", "-d2s", "--timeout", "1s", server.url("/sleep?ms=30")],
+                   capture_output=True, timeout=30)
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        results = list(ex.map(lambda _: httpx.get(server.url("/sleep?ms=300"), timeout=10), range(2)))
+    assert [r.status_code for r in results] == [200, 200]
+    assert len({r.json()["pid"] for r in results}) == 2  # both workers free again
+    assert time.monotonic() - started < 2.5

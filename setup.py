@@ -33,7 +33,6 @@ core = Extension(
     sources=sorted(glob("csrc/*.c")),
     depends=sorted(glob("csrc/*.h")),
     include_dirs=["csrc"],
-    define_macros=[("FR_HAVE_HTTP", "1")] if glob("csrc/request.c") else [],
     undef_macros=_undef,
     extra_compile_args=_cflags,
     extra_link_args=_ldflags,

@@ -212,6 +212,8 @@ static int reader_fail(FrameReader *self, PyObject *msg)
     if (msg == NULL)
         return -1;
     Py_XSETREF(self->error, msg);
+    /* A failed reader holds nothing usable: pending drops to 0. */
+    self->hdr_len = 0;
     Py_CLEAR(self->part_payload);
     Py_CLEAR(self->part_options);
     PyErr_SetObject(fr_FrameError, msg);
@@ -474,11 +476,17 @@ static PyObject *FrameReader_feed(FrameReader *self, PyObject *data)
     PyObject *list = NULL;
     const unsigned char *p = v.buf;
     size_t n = (size_t)v.len;
-    /* A stash that is not yet 12 bytes may already be garbage; the check in
-     * reader_feed only runs when bytes are added, so it covers this too. */
     int rc = reader_feed(self, p, n, &list);
     fr_view_release(&v);
     if (rc < 0) {
+        if (list != NULL && self->error != NULL && PyErr_ExceptionMatches(fr_FrameError)) {
+            /* Frames completed before the bad bytes are delivered; the
+             * error is sticky and the next feed() (even feed(b"")) raises
+             * it. This is what RoadRunner does too: it reads frame by frame
+             * and only meets the garbage on its next read. */
+            PyErr_Clear();
+            return list;
+        }
         Py_XDECREF(list);
         return NULL;
     }

@@ -13,7 +13,6 @@ static PyMethodDef core_methods[] = {
     {"encode_frame", FASTCALL_KW(fr_py_encode_frame), METH_FASTCALL | METH_KEYWORDS,
      "encode_frame(flags, payload=b'', options=(), byte10=0) -> bytes\n\n"
      "One goridge v3 frame."},
-#ifdef FR_HAVE_HTTP
     {"parse_request", FASTCALL_KW(fr_py_parse_request), METH_FASTCALL | METH_KEYWORDS,
      "parse_request(buf, max_head) -> Request | None\n\n"
      "Parse an HTTP/1.x request head from the start of buf."},
@@ -31,7 +30,6 @@ static PyMethodDef core_methods[] = {
      "encode_chunk(data) -> bytes\n\nOne chunk of a chunked body (b'' for empty data)."},
     {"http_date", (PyCFunction)fr_py_http_date, METH_NOARGS,
      "http_date() -> bytes\n\nThe current time as an IMF-fixdate (cached per second)."},
-#endif
     {NULL, NULL, 0, NULL},
 };
 
@@ -65,10 +63,8 @@ PyMODINIT_FUNC PyInit__core(void)
     }
     if (fr_errors_init(m) < 0 || fr_frame_init(m) < 0)
         goto fail;
-#ifdef FR_HAVE_HTTP
     if (fr_request_init(m) < 0 || fr_chunked_init(m) < 0 || fr_response_init(m) < 0)
         goto fail;
-#endif
     return m;
 fail:
     Py_DECREF(m);

@@ -22,11 +22,11 @@ class Logger:
 
     __slots__ = ("name", "sink")
 
-    def __init__(self, sink: "LogSink", name: str):
+    def __init__(self, sink: LogSink, name: str):
         self.sink = sink
         self.name = name
 
-    def named(self, name: str) -> "Logger":
+    def named(self, name: str) -> Logger:
         return Logger(self.sink, name)
 
     def enabled(self, level: int) -> bool:

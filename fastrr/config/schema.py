@@ -10,8 +10,9 @@ precise "ignored" warning instead of "unknown".
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from fastrr.config.units import (
     ConfigError,
@@ -138,7 +139,7 @@ class _Section:
             return default
         return conv(self.key(name), self.raw[name])
 
-    def sub(self, name: str) -> "_Section":
+    def sub(self, name: str) -> _Section:
         self.used.add(name)
         return _Section(self.key(name), self.raw.get(name), self.warnings)
 

@@ -42,16 +42,17 @@ PING = _core.PING
 BODY_URLENCODED = _core.BODY_URLENCODED
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 PIPELINE_BUFFER_LIMIT = 1 << 20
+LINGER_SECONDS = 2.0
 
 
 class HttpConnection(asyncio.Protocol):
     __slots__ = (
         "server", "loop", "transport", "remote", "buf", "busy", "closed", "req", "body_left",
         "decoder", "request_frame", "cancelled", "retries", "queued_at", "stream_started",
-        "stop_sent", "deadline", "started_at", "paused_reading", "write_paused", "status",
+        "stop_sent", "deadline", "started_at", "paused_reading", "write_paused", "status", "lingering",
     )
 
-    def __init__(self, server: "HttpServer"):
+    def __init__(self, server: HttpServer):
         self.server = server
         self.loop = server.loop
         self.transport: asyncio.Transport | None = None
@@ -73,12 +74,12 @@ class HttpConnection(asyncio.Protocol):
         self.paused_reading = False
         self.write_paused = False
         self.status = 0
+        self.lingering = False
 
     # -- asyncio protocol ------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self.remote = peer[0] if isinstance(peer, tuple) else ""
         self.deadline = self.loop.time() + self.server.cfg.idle_timeout
@@ -91,6 +92,8 @@ class HttpConnection(asyncio.Protocol):
         self.server.on_connection_idle()
 
     def data_received(self, data: bytes) -> None:
+        if self.lingering:
+            return  # discard what a rejected client still sends
         if not self.buf and self.req is None:
             self.deadline = self.loop.time() + self.server.cfg.read_timeout
         self.buf += data
@@ -298,14 +301,31 @@ class HttpConnection(asyncio.Protocol):
             self._process()
 
     def _reject(self, status: int, reason: str) -> None:
-        """Malformed or over-limit input: answer and close, as DESIGN's table says."""
+        """Malformed or over-limit input: answer and close, as DESIGN's table says.
+
+        The close lingers: we stop writing but keep reading (and discarding)
+        for a moment, because closing a socket with unread input sends a reset
+        that can destroy our answer before the client has read it.
+        """
         self.server.log.debug("request rejected", remote=self.remote, status=status, reason=reason)
-        if self.transport is not None and not self.closed:
-            self.transport.write(error_response(status, reason, False))
-            self.closed = True
-            self.transport.close()
         self.buf.clear()
         self.req = None
+        self.decoder = None
+        self.body_left = -1
+        if self.transport is None or self.closed or self.lingering:
+            return
+        self.transport.write(error_response(status, reason, False))
+        self.lingering = True
+        self.busy = True  # nothing more is parsed on this connection
+        self.deadline = self.loop.time() + LINGER_SECONDS
+        if self.paused_reading:
+            self.paused_reading = False
+            self.transport.resume_reading()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        else:
+            self.closed = True
+            self.transport.close()
 
     def _abort(self) -> None:
         self.closed = True
@@ -314,7 +334,13 @@ class HttpConnection(asyncio.Protocol):
 
     def check_deadline(self, now: float) -> None:
         """Called by the server ticker: a silent client cannot hold a connection."""
-        if self.busy or self.closed or now < self.deadline:
+        if self.closed or now < self.deadline:
+            return
+        if self.lingering:
+            self.closed = True
+            self.transport.close()  # type: ignore[union-attr]
+            return
+        if self.busy:
             return
         if self.req is not None or self.buf:
             self._reject(408, "request not received within read_timeout")

@@ -82,7 +82,7 @@ class HttpServer:
             self._idle.clear()
             try:
                 await asyncio.wait_for(self._idle.wait(), 0.2)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         if self.in_flight > 0:
             self.log.warn("shutdown timeout reached with requests in flight", in_flight=self.in_flight)

@@ -20,7 +20,7 @@ import random
 import socket
 import subprocess
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 from fastrr import _core
 from fastrr.config import PoolConfig
@@ -136,7 +136,7 @@ class WorkerPool:
             self._drained = self.loop.create_future()
             try:
                 await asyncio.wait_for(asyncio.shield(self._drained), self.cfg.destroy_timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.log.warn("workers did not stop in time, killing them",
                               pids=sorted(self.workers))
                 for worker in list(self.workers.values()):
@@ -330,7 +330,7 @@ class WorkerPool:
             return
         PendingSocketWorker(self, conn)
 
-    def claim_socket(self, pid: int, conn: "PendingSocketWorker") -> bool:
+    def claim_socket(self, pid: int, conn: PendingSocketWorker) -> bool:
         worker = self.workers.get(pid)
         if worker is None or worker.relay is not None or worker.state is not State.INACTIVE:
             return False

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
-from typing import Callable
+from collections.abc import Callable
 
 _F_SETPIPE_SZ = 1031
 _PIPE_SIZE = 1 << 20  # fewer wake-ups for large bodies; falls back silently

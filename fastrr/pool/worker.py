@@ -43,10 +43,10 @@ class Job(Protocol):
     retries: int
     queued_at: float
 
-    def on_worker_frame(self, worker: "Worker", flags: int, byte10: int,
+    def on_worker_frame(self, worker: Worker, flags: int, byte10: int,
                         options: tuple[int, ...], payload: bytes) -> bool: ...
 
-    def on_worker_lost(self, worker: "Worker", status: int, reason: str) -> None: ...
+    def on_worker_lost(self, worker: Worker, status: int, reason: str) -> None: ...
 
     def on_no_worker(self, reason: str) -> None: ...
 
@@ -56,7 +56,7 @@ class WorkerProtocolError(Exception):
 
 
 class Worker:
-    def __init__(self, pool: "WorkerPool", proc: subprocess.Popen[bytes], max_jobs: int):
+    def __init__(self, pool: WorkerPool, proc: subprocess.Popen[bytes], max_jobs: int):
         self.pool = pool
         self.loop = pool.loop
         self.proc = proc
@@ -94,7 +94,7 @@ class Worker:
         self.relay = FdRelay(self.loop, self.proc.stdout.fileno(), self.proc.stdin.fileno(),
                              self._on_data, self._lost, owns_fds=False)
 
-    def attach_socket(self, relay: FdRelay, reader: "_core.FrameReader", sock: socket.socket) -> None:
+    def attach_socket(self, relay: FdRelay, reader: _core.FrameReader, sock: socket.socket) -> None:
         relay.on_data = self._on_data
         relay.on_eof = self._lost
         self.relay = relay

@@ -261,6 +261,16 @@ final class Worker
     }
 
     /**
+     * Where warnings and intercepted output go; STDERR unless set.
+     *
+     * @param resource|null $stream
+     */
+    public static function setLogStream($stream): void
+    {
+        self::$stderr = $stream;
+    }
+
+    /**
      * Writes to the worker's stderr, which the server logs.
      *
      * @internal

@@ -120,7 +120,7 @@ def test_expect_100_continue(server):
 
 
 def test_http10_closes_by_default(server):
-    resp = raw_request(server.port, b"GET /hello HTTP/1.0\r\n\r\n")
+    resp = raw_request(server.port, b"GET /hello HTTP/1.0\r\nHost: t\r\n\r\n")
     assert resp.startswith(b"HTTP/1.0 200")
     assert b"Connection: close" in resp
     assert resp.endswith(b'{"hello":"world"}')

@@ -1,0 +1,182 @@
+"""fastrr's hot path in C (sources in csrc/, invariants in csrc/README.md).
+
+Everything here holds the GIL, never blocks, and copies whatever outlives
+the call: results never point into the caller's buffers.
+"""
+
+from collections.abc import Sequence
+from typing import Final, final
+
+from typing_extensions import Buffer
+
+FLAG_CONTROL: Final = 0x01
+FLAG_RAW: Final = 0x04
+FLAG_JSON: Final = 0x08
+FLAG_MSGPACK: Final = 0x10
+FLAG_GOB: Final = 0x20
+FLAG_ERROR: Final = 0x40
+FLAG_PROTO: Final = 0x80
+
+# goridge byte 10 bits
+STREAM: Final = 0x01
+STOP: Final = 0x02
+PING: Final = 0x04
+PONG: Final = 0x08
+
+BODY_OTHER: Final = 0
+BODY_URLENCODED: Final = 1
+BODY_MULTIPART: Final = 2
+
+LAST_CHUNK: Final[bytes]
+"""b"0\\r\\n\\r\\n": the last-chunk and the empty trailer section of a chunked body."""
+
+class HttpError(Exception):
+    """The request cannot be served: malformed (400), body too large (413) or
+    head too large (431). ``str(e)`` is the reason; ``e.args == (status, reason)``."""
+
+    status: int
+    reason: str
+    def __init__(self, status: int, reason: str) -> None: ...
+
+class FrameError(Exception):
+    """A worker broke the protocol: bytes that are not a goridge v3 frame,
+    PHP's "Could not open input file" text, an oversized payload, or a response
+    context that is not valid JSON / has a bad status."""
+
+@final
+class Request:
+    """An immutable HTTP/1.x request head, made only by :func:`parse_request`.
+
+    It owns a copy of the head bytes (request line through the blank line), so
+    the caller may delete them from its read buffer right away."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def target(self) -> str:
+        """The raw request-target, latin-1 decoded (origin-, absolute-,
+        authority- (CONNECT) or asterisk-form (OPTIONS))."""
+    @property
+    def http_minor(self) -> int:
+        """0 for HTTP/1.0, 1 for HTTP/1.1."""
+    @property
+    def head_len(self) -> int:
+        """Bytes of the buffer used by the head, including up to 4 skipped
+        empty lines before the request line and the final CRLF CRLF. The body
+        (if any) starts at this offset."""
+    @property
+    def content_length(self) -> int:
+        """Content-Length, or -1 when absent (always -1 when chunked)."""
+    @property
+    def chunked(self) -> bool:
+        """Transfer-Encoding: chunked (the only coding accepted)."""
+    @property
+    def keep_alive(self) -> bool:
+        """HTTP/1.1: True unless a Connection option ``close``; HTTP/1.0: True
+        only with ``keep-alive`` and without ``close``."""
+    @property
+    def expect_continue(self) -> bool:
+        """``Expect: 100-continue`` on an HTTP/1.1 request."""
+    @property
+    def body_kind(self) -> int:
+        """BODY_URLENCODED / BODY_MULTIPART when the first Content-Type contains
+        that media type (case-insensitive substring, as RoadRunner), else BODY_OTHER."""
+    @property
+    def host(self) -> str | None:
+        """The Host header value (validated like Go's net/http), or None."""
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """All header fields in arrival order, names as sent, values trimmed.
+        Built on every access: for cold paths and tests."""
+    def get_header(self, name: Buffer, /) -> bytes | None:
+        """The first value of a header, name compared case-insensitively."""
+
+def parse_request(buf: Buffer, max_head: int) -> Request | None:
+    """Parse a request head from the start of ``buf``.
+
+    Returns None while the head is incomplete and at most ``max_head`` bytes
+    long. Raises :class:`HttpError` 431 when the head (complete or not) is
+    longer than ``max_head`` or has more than 100 header fields, and 400 for
+    anything malformed or ambiguous (request smuggling shapes included); see
+    csrc/README.md for the exact rules."""
+
+class ChunkedDecoder:
+    """Incremental decoder of a chunked request body (RFC 9112 §7.1)."""
+
+    def __init__(self, max_size: int) -> None: ...
+    def feed(self, data: Buffer, /) -> int:
+        """Consume as much of ``data`` as belongs to the chunked body and return
+        how many bytes that was (less than ``len(data)`` only once ``done``;
+        the rest belongs to the next request). Raises HttpError 400 for a
+        malformed body and 413 once the decoded size would exceed max_size.
+        After an error every feed() raises the same error."""
+    def take(self) -> bytes:
+        """The body bytes decoded since the last take()."""
+    @property
+    def done(self) -> bool:
+        """True after the last chunk and the trailer section (trailers are
+        validated and discarded)."""
+
+def crc32(data: Buffer, /) -> int:
+    """CRC-32/IEEE, equal to ``zlib.crc32(data)``."""
+
+def encode_frame(flags: int, payload: Buffer = b"", options: Sequence[int] = (), byte10: int = 0) -> bytes:
+    """One goridge v3 frame: header (CRC of bytes 0..5), options (at most 10,
+    u32 LE each) and payload. ValueError for out-of-range arguments."""
+
+class FrameReader:
+    """Incremental goridge v3 frame decoder for a worker's output."""
+
+    def __init__(self, max_payload: int) -> None: ...
+    def feed(self, data: Buffer, /) -> list[tuple[int, int, tuple[int, ...], bytes]] | None:
+        """Add ``data``; return every frame it completes as
+        ``(flags, byte10, options, payload)``, or None if it completes none.
+
+        Raises FrameError for: PHP's "Could not open input file…" text (the
+        message is that text); bytes that are not a frame header - a CRC
+        mismatch, a version nibble other than 1, or a first byte that cannot
+        start a frame (message ``"validation failed on the message sent to
+        STDOUT: " + repr(first 200 bytes)``); a header length below 3 words;
+        a payload longer than max_payload. Errors are sticky. Frames completed
+        before the bad bytes in the same call are still returned, and the next
+        feed() (even ``feed(b"")``) raises."""
+    @property
+    def pending(self) -> int:
+        """Bytes received that are not part of a returned frame yet."""
+    @property
+    def max_payload(self) -> int: ...
+
+def encode_http_context(
+    req: Request, remote_addr: str, scheme: str, parsed: bool = False, uploads: Buffer | None = None
+) -> bytes:
+    """RoadRunner's legacy JSON request context for ``req``:
+    ``{"remoteAddr","protocol","method","uri","headers","cookies","rawQuery",
+    "parsed","uploads","attributes"}`` (rules in csrc/README.md). ``uploads``
+    is inserted verbatim (it must already be JSON); None gives ``null``."""
+
+def encode_http_request(
+    req: Request, remote_addr: str, scheme: str, body: Buffer, parsed: bool, uploads: Buffer | None = None
+) -> bytes:
+    """One complete goridge frame for a worker: FLAG_JSON, options
+    ``[len(context)]``, payload = context JSON + body."""
+
+def build_response(
+    payload: Buffer, ctx_len: int, keep_alive: bool, head_request: bool, http_minor: int, stream: bool = False
+) -> tuple[int, bytes]:
+    """The HTTP response for a worker reply (``payload = context || body``).
+
+    Returns ``(status, data)`` where data is everything to write: status line,
+    headers, framing and body. Informational 1xx replies give only the
+    status line + headers + CRLF (b"" for HTTP/1.0 clients, which must not
+    get 1xx) and the caller keeps reading frames. With ``stream=True`` on
+    HTTP/1.1 the body goes out as the first chunk and the caller sends later
+    chunks with :func:`encode_chunk` and ends with LAST_CHUNK (nothing at all
+    for HEAD requests or 204/304); on HTTP/1.0 the response is close-delimited
+    (``Connection: close``). Raises FrameError for a malformed context, a
+    status outside 100..599, or 101."""
+
+def encode_chunk(data: Buffer, /) -> bytes:
+    """``<hex len>\\r\\n<data>\\r\\n``; b"" for empty data (an empty chunk would end the body)."""
+
+def http_date() -> bytes:
+    """The current time as an IMF-fixdate (``Sun, 06 Nov 1994 08:49:37 GMT``), cached per second."""

@@ -29,9 +29,12 @@ static inline int fr_buf_reserve(fr_buf *b, size_t extra)
     return fr_buf_grow(b, extra);
 }
 
-/* Caller has reserved the space. */
+/* Caller has reserved the space. n may be 0 with p or data NULL (an empty,
+ * never-grown buffer), which memcpy itself does not allow. */
 static inline void fr_buf_put(fr_buf *b, const void *p, size_t n)
 {
+    if (n == 0)
+        return;
     memcpy(b->data + b->len, p, n);
     b->len += n;
 }

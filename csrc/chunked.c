@@ -94,6 +94,8 @@ static void Chunked_dealloc(ChunkedDecoder *self)
 
 static int out_append(ChunkedDecoder *self, const unsigned char *p, size_t n)
 {
+    if (n == 0)
+        return 0;
     size_t cap = self->out ? (size_t)PyBytes_GET_SIZE(self->out) : 0;
     if (cap - self->out_len < n) {
         size_t want = self->out_len + n;

@@ -67,7 +67,9 @@ int fr_view_get(PyObject *obj, fr_view *v, const char *what)
         return -1;
     }
     v->has_view = 1;
-    v->buf = (const unsigned char *)v->view.buf;
+    /* An exporter may give buf == NULL for an empty buffer; memcpy and
+     * pointer arithmetic on NULL are undefined even for 0 bytes. */
+    v->buf = v->view.buf ? (const unsigned char *)v->view.buf : (const unsigned char *)"";
     v->len = v->view.len;
     return 0;
 }

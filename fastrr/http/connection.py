@@ -50,6 +50,7 @@ class HttpConnection(asyncio.Protocol):
         "server", "loop", "transport", "remote", "buf", "busy", "closed", "req", "body_left",
         "decoder", "request_frame", "cancelled", "retries", "queued_at", "stream_started",
         "stop_sent", "deadline", "started_at", "paused_reading", "write_paused", "status", "lingering",
+        "processing",
     )
 
     def __init__(self, server: HttpServer):
@@ -75,6 +76,7 @@ class HttpConnection(asyncio.Protocol):
         self.write_paused = False
         self.status = 0
         self.lingering = False
+        self.processing = False
 
     # -- asyncio protocol ------------------------------------------------------
 
@@ -116,6 +118,20 @@ class HttpConnection(asyncio.Protocol):
     # -- reading requests --------------------------------------------------------
 
     def _process(self) -> None:
+        # Answers can come back synchronously (queue full, shutting down); the
+        # flag turns that re-entry into another turn of this loop, not recursion.
+        if self.processing:
+            return
+        self.processing = True
+        try:
+            self._process_buffered()
+        finally:
+            self.processing = False
+        if self.paused_reading and not self.busy and len(self.buf) < PIPELINE_BUFFER_LIMIT:
+            self.paused_reading = False
+            self.transport.resume_reading()  # type: ignore[union-attr]
+
+    def _process_buffered(self) -> None:
         cfg = self.server.cfg
         while not self.busy and not self.closed and not self.write_paused:
             req = self.req
@@ -151,42 +167,47 @@ class HttpConnection(asyncio.Protocol):
                 del self.buf[:used]
                 if not self.decoder.done:
                     return
-                body: bytes | memoryview = self.decoder.take()
+                error = self._encode(req, self.decoder.take())
                 self.decoder = None
-                self._dispatch(req, body)
             elif self.body_left > 0:
                 if len(self.buf) < self.body_left:
                     return
                 size = self.body_left
                 self.body_left = -1
-                with memoryview(self.buf) as view:
-                    self._dispatch(req, view[:size])
+                # Encode straight from the read buffer; the views must be gone
+                # before the buffer is resized or anything re-enters _process.
+                with memoryview(self.buf) as view, view[:size] as body:
+                    error = self._encode(req, body)
                 del self.buf[:size]
             else:
-                self._dispatch(req, b"")
-        if self.paused_reading and not self.busy and len(self.buf) < PIPELINE_BUFFER_LIMIT:
-            self.paused_reading = False
-            self.transport.resume_reading()  # type: ignore[union-attr]
+                error = self._encode(req, b"")
+            if error is not None:
+                self._reject(400, error)
+                return
+            self._submit()
 
-    def _dispatch(self, req: _core.Request, body: bytes | memoryview) -> None:
+    def _encode(self, req: _core.Request, body: bytes | memoryview) -> str | None:
+        """Build the worker frame for `req`; returns a reason when the body is unusable."""
         server = self.server
         parsed = False
         if req.body_kind == BODY_URLENCODED and not server.cfg.raw_body and req.method not in ("HEAD", "OPTIONS"):
             try:
                 body = urlencoded_to_json(bytes(body))
             except FormError as exc:
-                self._reject(400, str(exc))
-                return
+                return str(exc)
             parsed = True
         self.request_frame = encode_http_request(req, self.remote, server.scheme, body, parsed)
+        return None
+
+    def _submit(self) -> None:
         self.busy = True
         self.cancelled = False
         self.retries = 0
         self.stream_started = False
         self.stop_sent = False
         self.started_at = self.loop.time()
-        server.in_flight += 1
-        server.pool.submit(self)
+        self.server.in_flight += 1
+        self.server.pool.submit(self)
 
     # -- worker side (the pool job interface) ---------------------------------------
 

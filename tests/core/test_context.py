@@ -109,7 +109,8 @@ def test_many_cookies(core):
 
 
 def test_invalid_utf8_replaced(core):
-    raw = b"GET /caf\xe9?q=\xff HTTP/1.1\r\nHost: h\r\nX-A: \xc3\xa9t\xc3\xa9\r\nX-B: a\xffb\xc3\r\nX-C: \xe2\x82\r\n\r\n"
+    raw = (b"GET /caf\xe9?q=\xff HTTP/1.1\r\nHost: h\r\nX-A: \xc3\xa9t\xc3\xa9\r\nX-B: a\xffb\xc3\r\n"
+           b"X-C: \xe2\x82\r\n\r\n")
     data = core.encode_http_context(req(core, raw), "r", "http")
     data.decode("utf-8")  # strictly valid UTF-8
     d = json.loads(data)

@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import unescape
+
+from .helpers import unescape
 
 CORPUS = Path(__file__).parent / "corpus"
 VALID = sorted((CORPUS / "valid").glob("*.http"))

@@ -60,7 +60,8 @@ def test_missing_status_and_empty_context(core):
 
 
 def test_unknown_keys_and_any_order(core):
-    ctx = b' { "x": {"a": [1, 2.5e3, null, true, false, "s\\u00e9"]}, "headers" : {"A":"b"} , "status" : 418 , "y":-0 } '
+    ctx = (b' { "x": {"a": [1, 2.5e3, null, true, false, "s\\u00e9"]}, "headers" : {"A":"b"} ,'
+           b' "status" : 418 , "y":-0 } ')
     st, data = build(core, ctx)
     assert st == 418 and b"HTTP/1.1 418 I'm a teapot\r\nA: b\r\n" in data
 

@@ -48,10 +48,12 @@ def wait_http(port: int, path: str, timeout: float = 20.0) -> None:
     raise RuntimeError(f"server on port {port} did not answer {path}")
 
 
-def tree_cpu(pid: int) -> float:
+def tree_cpu(pid: int, children: bool = True) -> float:
     total = 0.0
     try:
-        procs = [psutil.Process(pid)] + psutil.Process(pid).children(recursive=True)
+        procs = [psutil.Process(pid)]
+        if children:
+            procs += psutil.Process(pid).children(recursive=True)
     except psutil.NoSuchProcess:
         return 0.0
     for proc in procs:
@@ -90,13 +92,18 @@ def parse_wrk(text: str) -> dict[str, float]:
     return result
 
 
-def measure(name: str, pid: int, url: str, args: argparse.Namespace, wrk_cpu: str | None) -> dict[str, float]:
+def measure(name: str, pid: int, url: str, args: argparse.Namespace, wrk_cpu: str | None,
+            front_pid: int | None = None) -> dict[str, float]:
     run_wrk(url, args.connections, 2, wrk_cpu)  # warm-up
-    before = tree_cpu(pid)
+    before, front_before = tree_cpu(pid), tree_cpu(front_pid, children=False) if front_pid else 0.0
     res = run_wrk(url, args.connections, args.duration, wrk_cpu)
     res["cpu_us"] = (tree_cpu(pid) - before) / max(res["requests"], 1) * 1e6
+    front = ""
+    if front_pid:
+        res["front_us"] = (tree_cpu(front_pid, children=False) - front_before) / max(res["requests"], 1) * 1e6
+        front = f" (front process {res['front_us']:.1f})"
     print(f"  {name:<16} {res['rps']:>10,.0f} req/s   p50 {res['p50']:.2f} ms   p99 {res['p99']:.2f} ms   "
-          f"{res['cpu_us']:.1f} CPU µs/req   non-2xx {res['errors']:.0f}", flush=True)
+          f"{res['cpu_us']:.1f} CPU µs/req{front}   non-2xx {res['errors']:.0f}", flush=True)
     return res
 
 
@@ -117,7 +124,8 @@ def start_fpm(tmp: Path, cpu: str | None, children: int) -> tuple[subprocess.Pop
     fpm_bin = shutil.which("php-fpm8.2") or "/usr/sbin/php-fpm8.2"
     script = (f"{fpm_bin} -R -y {tmp}/fpm.conf -c /etc/php/8.2/fpm/php.ini & "
               f"nginx -p {tmp} -c {tmp}/nginx.conf -g 'daemon off;' & wait")
-    proc = subprocess.Popen(pin(cpu) + ["sh", "-c", script], start_new_session=True)
+    proc = subprocess.Popen(pin(cpu) + ["sh", "-c", script], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_http(port, "/")
     return proc, port
 
@@ -160,7 +168,8 @@ def main() -> None:
         for name, starter, path in (("nginx+php-fpm", start_fpm, "/"), ("fastrr", start_fastrr, "/hello")):
             proc, port = starter(tmp, server_cpu, args.workers)
             try:
-                results[name] = measure(name, proc.pid, f"http://127.0.0.1:{port}{path}", args, wrk_cpu)
+                front = proc.pid if name == "fastrr" else None
+                results[name] = measure(name, proc.pid, f"http://127.0.0.1:{port}{path}", args, wrk_cpu, front)
             finally:
                 stop(proc)
     a, b = results["fastrr"], results["nginx+php-fpm"]

@@ -39,16 +39,24 @@ def _merge(ctx: click.Context, **local: Any) -> dict[str, Any]:
     return merged
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from fastrr import rrcompat
+
+    if rrcompat.active():
+        click.echo(rrcompat.version_line())
+    else:
+        click.echo(f"fastrr version {__version__} (RoadRunner protocol {RR_COMPAT_VERSION})")
+    ctx.exit(0)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @_config_options
-@click.option("-v", "--version", "show_version", is_flag=True, is_eager=True, expose_value=True,
+@click.option("-v", "--version", is_flag=True, is_eager=True, expose_value=False, callback=_print_version,
               help="Print the version and exit.")
-@click.pass_context
-def main(ctx: click.Context, show_version: bool, **_: Any) -> None:
+def main(**_: Any) -> None:
     """fastrr: a RoadRunner-compatible application server for long-lived PHP workers."""
-    if show_version:
-        click.echo(f"fastrr version {__version__} (RoadRunner protocol {RR_COMPAT_VERSION})")
-        ctx.exit(0)
 
 
 def _parse_workers(value: str | None) -> int | None:
@@ -83,6 +91,10 @@ def serve(ctx: click.Context, workers: str | None, pidfile: bool, **local: Any) 
     logs = config.logs
     log = configure("warn" if logs.level == "warning" else logs.level,
                     "raw" if logs.mode in ("off", "none") else logs.mode, logs.encoding, logs.output)
+    from fastrr import rrcompat
+
+    if rrcompat.active() and not opts["silent"]:
+        click.echo(rrcompat.started_line())
     for warning in config.warnings:
         log.warn(f"config: {warning}")
     from fastrr.server.arbiter import Arbiter
@@ -99,3 +111,13 @@ def _run(coro: Any) -> int:
             return int(runner.run(coro))
     except ImportError:
         return int(asyncio.run(coro))
+
+
+@main.command("rr-shim")
+@click.argument("directory", type=click.Path(file_okay=False))
+def rr_shim(directory: str) -> None:
+    """Write DIRECTORY/rr, a wrapper through which fastrr behaves as RoadRunner's CLI
+    (for tools such as Laravel Octane that start `rr`)."""
+    from fastrr import rrcompat
+
+    click.echo(rrcompat.write_shim(directory))

@@ -223,7 +223,12 @@ def _pool(section: _Section, cpu_count: int) -> PoolConfig:
 def build_config(raw: dict[str, Any], workdir: str, workers_override: int | None = None) -> Config:
     warnings: list[str] = []
     top = _Section("", raw, warnings)
-    version = top.get("version", lambda p, v: v, required=True, expected='version: "3"')
+    version = top.get("version", lambda p, v: v)
+    if version is None:
+        # Older Laravel Octane releases pass everything with -o but no version;
+        # RoadRunner of that era accepted it, so do we, with a warning.
+        warnings.append('version: missing, assuming "3"')
+        version = "3"
     if not isinstance(version, str):
         raise ConfigError("version", f'expected a string such as "3" (quote it in YAML), got {version!r}')
     if version.strip() not in ("3", "2.7"):

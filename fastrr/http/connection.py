@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import time
 from typing import TYPE_CHECKING
 
 from fastrr import _core
@@ -50,7 +51,7 @@ class HttpConnection(asyncio.Protocol):
         "server", "loop", "transport", "remote", "buf", "busy", "closed", "req", "body_left",
         "decoder", "request_frame", "cancelled", "retries", "queued_at", "stream_started",
         "stop_sent", "deadline", "started_at", "paused_reading", "write_paused", "status", "lingering",
-        "processing",
+        "processing", "peer", "started_wall",
     )
 
     def __init__(self, server: HttpServer):
@@ -77,13 +78,17 @@ class HttpConnection(asyncio.Protocol):
         self.status = 0
         self.lingering = False
         self.processing = False
+        self.peer = ""
+        self.started_wall = 0.0
 
     # -- asyncio protocol ------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
-        self.remote = peer[0] if isinstance(peer, tuple) else ""
+        if isinstance(peer, tuple):
+            self.remote = peer[0]
+            self.peer = f"[{peer[0]}]:{peer[1]}" if ":" in peer[0] else f"{peer[0]}:{peer[1]}"
         self.deadline = self.loop.time() + self.server.cfg.idle_timeout
         self.server.connections.add(self)
 
@@ -206,6 +211,8 @@ class HttpConnection(asyncio.Protocol):
         self.stream_started = False
         self.stop_sent = False
         self.started_at = self.loop.time()
+        if self.server.access_log is not None:
+            self.started_wall = time.time()
         self.server.in_flight += 1
         self.server.pool.submit(self)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from datetime import UTC, datetime
 
 from fastrr.config import HttpConfig
 from fastrr.http.connection import HttpConnection
@@ -27,10 +28,8 @@ class HttpServer:
         self.server: asyncio.AbstractServer | None = None
         self._ticker: asyncio.TimerHandle | None = None
         self._idle: asyncio.Event | None = None
-        # Access lines only when asked for (RoadRunner: `http.access_logs`) or at debug level.
-        self.access_log: Logger | None = None
-        if cfg.access_logs or log.enabled(10):
-            self.access_log = log
+        # RoadRunner logs every request at info level; skip the work when info is off.
+        self.access_log: Logger | None = log if log.enabled(20) else None
 
     async def start(self) -> None:
         host, _, port = self.cfg.address.rpartition(":")
@@ -50,18 +49,30 @@ class HttpServer:
             conn.check_deadline(now)
 
     def log_access(self, conn: HttpConnection) -> None:
+        """RoadRunner's per-request line: info "http log", or "http access log"
+        with more fields when `http.access_logs` is on (Octane reads these)."""
         req = conn.req
         if req is None or self.access_log is None:
             return
+        target = req.target
         fields = {
-            "remote_address": conn.remote, "method": req.method, "status": conn.status,
-            "URI": f"{self.scheme}://{req.host or ''}{req.target}",
+            "status": conn.status, "method": req.method, "URI": target,
+            "URL": target if "://" in target else f"{self.scheme}://{req.host or ''}{target}",
+            "remote_address": conn.peer,
+            "start": datetime.fromtimestamp(conn.started_wall, UTC).isoformat(timespec="microseconds"),
             "elapsed": int((self.loop.time() - conn.started_at) * 1000),
         }
-        if self.cfg.access_logs:
-            self.access_log.info("http access log", **fields)
-        else:
-            self.access_log.debug("http log", **fields)
+        if not self.cfg.access_logs:
+            self.access_log.info("http log", **fields)
+            return
+        query = target.partition("?")[2]
+        fields.update({
+            "query": query, "content_len": req.content_length, "host": req.host or "",
+            "user_agent": (req.get_header(b"user-agent") or b"").decode("latin-1"),
+            "referer": (req.get_header(b"referer") or b"").decode("latin-1"),
+            "time_local": time.strftime("%d/%b/%y:%H:%M:%S %z", time.localtime(conn.started_wall)),
+        })
+        self.access_log.info("http access log", **fields)
 
     def on_connection_idle(self) -> None:
         if self._idle is not None and self.in_flight <= 0:

@@ -56,7 +56,8 @@ class WorkerProtocolError(Exception):
 
 
 class Worker:
-    def __init__(self, pool: WorkerPool, proc: subprocess.Popen[bytes], max_jobs: int):
+    def __init__(self, pool: WorkerPool, proc: subprocess.Popen[bytes], max_jobs: int, ttl: float = 0.0,
+                 generation: int = 0):
         self.pool = pool
         self.loop = pool.loop
         self.proc = proc
@@ -68,6 +69,10 @@ class Worker:
         self.exec_started = 0.0
         self.execs = 0
         self.max_jobs = max_jobs
+        self.ttl = ttl  # the supervisor's ttl for this worker (jittered), 0: none
+        self.generation = generation  # bumped by every reset: older workers are replaced
+        self.surge = False  # spawned by a rolling reset on top of the pool's size
+        self.killed = False  # we sent SIGKILL (exec_ttl, boot_timeout, protocol error, stop timeout)
         self.job: Job | None = None
         self.relay: FdRelay | None = None
         self.socket: socket.socket | None = None  # socket relays only
@@ -79,6 +84,8 @@ class Worker:
         self.exit_code: int | None = None
         self.exited = False
         self._kill_timer: object = None
+        # exec_ttl: the job whose worker we killed, answered once the process is gone.
+        self._doomed: tuple[Job, int, str] | None = None
         self._pidfd = os.pidfd_open(self.pid)
         self.loop.add_reader(self._pidfd, self._on_exit)
         assert proc.stderr is not None
@@ -195,6 +202,7 @@ class Worker:
     def kill(self) -> None:
         if self.exited:
             return
+        self.killed = True
         try:
             os.killpg(self.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -204,20 +212,32 @@ class Worker:
                 pass
 
     def fail_job(self, status: int, reason: str, state: State) -> None:
-        """Kill the worker mid-request (exec_ttl): the client gets `status`."""
+        """Kill the worker mid-request (exec_ttl): the client gets `status`.
+
+        The answer waits until the process is gone and the pool has spawned its
+        replacement, so a client that saw the error also sees the new worker;
+        a process that does not die within a second does not delay it further.
+        """
         job, self.job = self.job, None
         self.state = state
         self.last_error = reason
-        if job is not None:
-            job.on_worker_lost(self, status, reason)
         self.kill()
+        if job is not None:
+            self._doomed = (job, status, reason)
+            self.loop.call_later(1.0, self._answer_doomed)
+
+    def _answer_doomed(self) -> None:
+        if self._doomed is not None:
+            job, status, reason = self._doomed
+            self._doomed = None
+            job.on_worker_lost(self, status, reason)
 
     def _lost(self, reason: str) -> None:
         """The relay broke or the worker broke the protocol: kill and report once."""
         if self.relay is not None:
             self.relay.close()
         job, self.job = self.job, None
-        if self.state is not State.STOPPING:
+        if self.state is not State.STOPPING and not self.killed:
             self.last_error = reason
             if self.state is not State.INACTIVE:
                 self.state = State.ERRORED
@@ -251,6 +271,7 @@ class Worker:
         if job is not None:
             job.on_worker_lost(self, 502, f"worker exited with code {code} during the request")
         self.pool.on_worker_exit(self)
+        self._answer_doomed()
 
     def _read_stderr(self, final: bool = False) -> None:
         chunks = []
@@ -283,3 +304,58 @@ class Worker:
 
     def describe_stderr(self) -> str:
         return " | ".join(self.stderr_tail) if self.stderr_tail else "(no output on stderr)"
+
+    # -- accounting ------------------------------------------------------------
+
+    @property
+    def status(self) -> State:
+        """The state an operator sees: a busy worker marked for retirement is
+        `invalid` (RoadRunner's word for "replaced after this request")."""
+        if self.retire_reason is not None and self.state is State.WORKING:
+            return State.INVALID
+        return self.state
+
+    def info(self) -> dict[str, object]:
+        """One row of `informer.Workers`, with RoadRunner's field names
+        (fastrr adds `lastError`)."""
+        rss, cpu = process_usage(self.pid, self.created)
+        status = self.status
+        return {
+            "pid": self.pid,
+            "status": int(status),
+            "numExecs": self.execs,
+            "created": int(self.created * 1e9),
+            "memoryUsage": rss,
+            "CPUPercent": cpu,
+            "command": " ".join(self.proc.args) if isinstance(self.proc.args, list) else str(self.proc.args),
+            "statusStr": status.label,
+            "lastError": self.last_error,
+        }
+
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of one process from /proc/<pid>/statm (0 when gone):
+    one small read, cheap enough to run after every request."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * _PAGE_SIZE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def process_usage(pid: int, created: float) -> tuple[int, float]:
+    """(RSS bytes, CPU%) where CPU% is CPU time over lifetime, as gopsutil's
+    Process.CPUPercent that `rr workers` shows."""
+    rss = rss_bytes(pid)
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        cpu_seconds = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    except (OSError, ValueError, IndexError):
+        return rss, 0.0
+    elapsed = time.time() - created
+    return rss, round(cpu_seconds / elapsed * 100, 4) if elapsed > 0 else 0.0

@@ -59,7 +59,7 @@ def test_missing_executable_is_reported(fastrr):
 @pytest.mark.parametrize("yaml_text, needle", [
     ("version: 3\nserver: {command: php x.php}\nhttp: {address: '127.0.0.1:{port}'}\n", "version: expected a string"),
     ("version: '3'\nhttp: {address: '127.0.0.1:{port}'}\n", "server.command: required key is missing"),
-    ("server: {command: php x.php}\nhttp: {address: '127.0.0.1:{port}'}\n", "version: required key is missing"),
+    ("version: '4'\nserver: {command: php x.php}\nhttp: {address: '127.0.0.1:{port}'}\n", 'version: expected "3"'),
     ("version: '3'\nserver: {command: php x.php}\nhttp: {address: '127.0.0.1:{port}', pool: {num_workers: lots}}\n",
      "http.pool.num_workers: expected an integer"),
     ("version: '3'\nserver: {command: php x.php}\nhttp: {address: '127.0.0.1:{port}', "

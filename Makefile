@@ -51,3 +51,50 @@ bench: setup
 
 clean:
 	rm -rf build $(VENV) fastrr/*.so fastrr/_core.stamp .stamp-debian *.egg-info
+
+# ---------------------------------------------------------------------------
+# Fuzzing, sanitizers, micro-benchmarks (issue 3). Each target installs what
+# it needs first, like setup does.
+
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := http_parser chunked frame response
+FUZZ_DIR     := build/fuzz
+FUZZ_CC      ?= clang
+FUZZ_FLAGS   := -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=undefined -Wall -Wextra -std=c11 -Icsrc
+FUZZ_PYCFG    = $(shell $(PY) -c 'import sys, sysconfig as s; \
+                  print("-I" + s.get_paths()["include"], "-DFZ_PYTHON_HOME=\\\"" + sys.base_prefix + "\\\"", \
+                        "-L" + s.get_config_var("LIBDIR"), "-Wl,-rpath," + s.get_config_var("LIBDIR"), \
+                        "-lpython" + s.get_config_var("LDVERSION"))')
+# libFuzzer options for `make fuzz`; the corpus grows in $(FUZZ_DIR)/corpus.
+FUZZ_RUN_OPTS ?= -max_len=8192 -print_final_stats=1 -timeout=10 -rss_limit_mb=4096
+ASAN_LIB = $(shell gcc -print-file-name=libasan.so)
+
+.PHONY: fuzz fuzz-build test-asan microbench
+
+.stamp-fuzz-deps:
+	@command -v $(FUZZ_CC) >/dev/null && [ -n "$$(find /usr/lib -name 'libclang_rt.fuzzer*.a' 2>/dev/null | head -1)" ] || { \
+	  echo "Installing clang + sanitizer runtimes"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq clang libclang-rt-14-dev; }
+	@touch $@
+
+$(FUZZ_DIR)/fuzz_%: csrc/fuzz/fuzz_%.c csrc/fuzz/fuzz.h $(CSRC) | .stamp-fuzz-deps $(VENV)/.stamp-deps
+	@mkdir -p $(FUZZ_DIR)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(wildcard csrc/*.c) $(FUZZ_PYCFG) -lm -lpthread -ldl
+
+fuzz-build: $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_TARGETS))
+
+# Every target for FUZZ_SECONDS; a crash, leak or violated property fails
+# the run and leaves the input in $(FUZZ_DIR)/artifacts/.
+fuzz: fuzz-build
+	@rm -rf $(FUZZ_DIR)/seeds && $(PY) csrc/fuzz/seeds.py $(FUZZ_DIR)/seeds
+	@mkdir -p $(FUZZ_DIR)/artifacts
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_DIR)/corpus/$$t; \
+	  dict=csrc/fuzz/http.dict; case $$t in response) dict=csrc/fuzz/json.dict;; frame) dict=;; esac; \
+	  echo "== fuzz_$$t ($(FUZZ_SECONDS)s)"; \
+	  $(FUZZ_DIR)/fuzz_$$t $(FUZZ_RUN_OPTS) -max_total_time=$(FUZZ_SECONDS) $${dict:+-dict=$$dict} \
+	    -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t- $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/seeds/$$t \
+	    > $(FUZZ_DIR)/$$t.log 2>&1 || { tail -60 $(FUZZ_DIR)/$$t.log; echo "fuzz_$$t FAILED (log: $(FUZZ_DIR)/$$t.log)"; exit 1; }; \
+	  grep -E '^(#[0-9]+.*DONE|stat::)' $(FUZZ_DIR)/$$t.log | sed 's/^/   /'; \
+	done

@@ -32,7 +32,7 @@ PyMODINIT_FUNC PyInit__core(void);
 
 static PyObject *fz_mod;
 
-static void fz_fail(const char *what)
+static inline void fz_fail(const char *what)
 {
     fprintf(stderr, "\n*** fuzz property violated: %s\n", what);
     if (PyErr_Occurred())
@@ -47,7 +47,7 @@ static void fz_fail(const char *what)
             fz_fail(what);    \
     } while (0)
 
-static void fz_init_python(void)
+static inline void fz_init_python(void)
 {
     PyPreConfig pre;
     PyPreConfig_InitIsolatedConfig(&pre);
@@ -72,7 +72,7 @@ static void fz_init_python(void)
         fz_fail("PyInit__core failed");
 }
 
-static PyObject *fz_attr(const char *name)
+static inline PyObject *fz_attr(const char *name)
 {
     PyObject *o = PyObject_GetAttrString(fz_mod, name);
     if (o == NULL)
@@ -86,7 +86,7 @@ typedef struct {
     uint64_t s;
 } fz_rng;
 
-static void fz_rng_seed(fz_rng *r, const uint8_t *data, size_t size)
+static inline void fz_rng_seed(fz_rng *r, const uint8_t *data, size_t size)
 {
     uint64_t h = 1469598103934665603ull ^ size; /* FNV-1a */
     for (size_t i = 0; i < size; i++)
@@ -94,7 +94,7 @@ static void fz_rng_seed(fz_rng *r, const uint8_t *data, size_t size)
     r->s = h | 1;
 }
 
-static uint32_t fz_next(fz_rng *r)
+static inline uint32_t fz_next(fz_rng *r)
 {
     r->s ^= r->s << 13; /* xorshift64 */
     r->s ^= r->s >> 7;
@@ -104,7 +104,7 @@ static uint32_t fz_next(fz_rng *r)
 
 /* Size of the next piece when feeding an input in pieces: mostly small,
  * sometimes one byte, sometimes large. */
-static size_t fz_piece(fz_rng *r, size_t left)
+static inline size_t fz_piece(fz_rng *r, size_t left)
 {
     static const size_t sizes[] = {1, 1, 2, 3, 5, 7, 11, 12, 13, 16, 17, 31, 64, 100, 512, 4096};
     size_t k = sizes[fz_next(r) % (sizeof(sizes) / sizeof(sizes[0]))];
@@ -113,7 +113,7 @@ static size_t fz_piece(fz_rng *r, size_t left)
 
 /* True when the pending exception is `type`; clears it then. Any other
  * exception (SystemError, MemoryError, TypeError...) is a bug: abort. */
-static int fz_expect_exc(PyObject *type, const char *where)
+static inline int fz_expect_exc(PyObject *type, const char *where)
 {
     if (!PyErr_Occurred())
         fz_fail(where);

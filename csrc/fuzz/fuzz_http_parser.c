@@ -86,7 +86,7 @@ static void encode_checks(PyObject *req, PyObject *body, int parsed)
     Py_DECREF(text);
 
     PyObject *frame = PyObject_CallMethod(fz_mod, "encode_http_request", "OssOi", req, "10.1.2.3",
-                                          "http", body, parsed);
+                                          parsed ? "https" : "http", body, parsed);
     if (frame == NULL)
         fz_fail("encode_http_request raised");
     PyObject *reader = PyObject_CallFunction(frame_reader_type, "n", (Py_ssize_t)1 << 30);

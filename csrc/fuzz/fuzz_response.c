@@ -68,7 +68,7 @@ static void check_output(int status, const uint8_t *o, size_t n, size_t body_len
     int first = 1;
     while (p < stop) {
         const uint8_t *eol = p;
-        while (eol < stop && !(eol[0] == '\r' && eol + 1 < stop + 2 && eol[1] == '\n'))
+        while (eol < stop && !(eol[0] == '\r' && eol[1] == '\n'))
             eol++;
         FZ_CHECK(eol < stop, "unterminated line");
         for (const uint8_t *q = p; q < eol; q++)

@@ -47,6 +47,13 @@ class PoolConfig:
     boot_timeout: float = 60.0
     # fastrr: time a worker has to exit after the stop frame before SIGKILL.
     stop_timeout: float = 10.0
+    # pool.supervisor, RoadRunner's keys, units and meanings: ttl is a worker's
+    # age, idle_ttl the time since its last request, max_worker_memory its RSS
+    # in MB (soft limits: a busy worker is replaced after its request);
+    # exec_ttl is a hard per-request limit (the worker is killed, the client
+    # gets 504). fastrr checks memory after every request too, not only on the
+    # tick, and ticks every second (RoadRunner: 5s); exec_ttl defaults to
+    # DEFAULT_EXEC_TTL even without a supervisor section.
     watch_tick: float = 1.0
     ttl: float = 0.0
     idle_ttl: float = 0.0

@@ -9,6 +9,12 @@ Invariants:
   failures back off exponentially; MAX_BOOT_FAILURES in a row are fatal.
 - Timers: one ticker per pool handles allocate_timeout, exec_ttl, boot_timeout
   and the supervisor; no per-request timer exists.
+- Soft limits (ttl, idle_ttl, max_worker_memory, max_jobs, reset) never kill a
+  busy worker: it gets `retire_reason` and is stopped when its request ends.
+  Only exec_ttl (a hard limit) kills mid-request.
+- A rolling reset starts each replacement *before* retiring an old worker, so
+  capacity never drops below `target`; replacements ("surge" workers) that
+  fail to boot abort the reset and leave the old workers serving.
 """
 
 from __future__ import annotations
@@ -27,15 +33,21 @@ from fastrr.config import PoolConfig
 from fastrr.log import Logger
 from fastrr.pool.relay import FdRelay
 from fastrr.pool.states import LIVE, State
-from fastrr.pool.worker import Job, Worker
+from fastrr.pool.worker import Job, Worker, rss_bytes
 
 MAX_BOOT_FAILURES = 5
 MAX_STOP_RETRIES = 8
+MAX_WORKERS = 2048
 TICK = 0.1
+JITTER = 0.1  # max_jobs and ttl are shortened by up to 10% per worker
 
 
 class BootFailure(Exception):
     """Workers cannot start; the message carries the last worker's stderr."""
+
+
+class PoolError(Exception):
+    """An operator request the pool cannot carry out (the text says why)."""
 
 
 class WorkerPool:
@@ -65,7 +77,12 @@ class WorkerPool:
         self._ready_waiter: asyncio.Future[None] | None = None
         self._drained: asyncio.Future[None] | None = None
         self._last_watch = 0.0
+        # Workers replaced, by reason (State labels, plus "reset").
         self.recycled: dict[str, int] = {}
+        self.generation = 0
+        self._reset_lock = asyncio.Lock()
+        self._changed: list[asyncio.Future[None]] = []  # woken on every ready/exit
+        self._memory_limit = cfg.max_worker_memory * 1024 * 1024
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -78,25 +95,27 @@ class WorkerPool:
         self._ticker = self.loop.call_later(TICK, self._tick)
         await self._ready_waiter
 
-    def _spawn(self) -> None:
+    def _spawn(self) -> Worker | None:
         try:
             proc = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, env=self.env, process_group=0)
         except OSError as exc:
             self._boot_failed(f"cannot start worker {' '.join(self.command)!r}: {exc}")
-            return
+            return None
         max_jobs = self.cfg.max_jobs
         if self.cfg.debug:
             max_jobs = 1
         elif max_jobs > 10:
             # Jitter so workers started together do not all restart together.
-            max_jobs -= random.randint(0, max_jobs // 10)
-        worker = Worker(self, proc, max_jobs)
+            max_jobs -= random.randint(0, int(max_jobs * JITTER))
+        ttl = self.cfg.ttl * (1 - random.random() * JITTER)
+        worker = Worker(self, proc, max_jobs, ttl, self.generation)
         self.workers[worker.pid] = worker
         if self.relay_dsn == "pipes":
             worker.attach_pipes()
             worker.send_handshake()
         self.log.debug("worker spawned", pid=worker.pid)
+        return worker
 
     def _live_count(self) -> int:
         return sum(1 for w in self.workers.values() if w.state in LIVE and w.retire_reason is None)
@@ -124,6 +143,7 @@ class WorkerPool:
     async def stop(self) -> None:
         """Stop every worker gracefully; busy ones finish their request first."""
         self.stopping = True
+        self._notify()
         if self._respawn_timer is not None:
             self._respawn_timer.cancel()
         while self.waiters:
@@ -175,6 +195,12 @@ class WorkerPool:
         if worker.max_jobs and worker.execs >= worker.max_jobs:
             self._retire(worker, State.MAX_JOBS_REACHED)
             return
+        # RoadRunner looks at memory only on the watch tick; a leaky request
+        # should not get another one. One read of /proc/<pid>/statm, and only
+        # when a limit is configured.
+        if self._memory_limit and rss_bytes(worker.pid) > self._memory_limit:
+            self._retire(worker, State.MAX_MEMORY_REACHED)
+            return
         worker.state = State.READY
         worker.last_used = self.loop.time()
         waiters = self.waiters
@@ -186,11 +212,17 @@ class WorkerPool:
             job.on_no_worker("client went away while queued")
         self.free.append(worker)
 
-    def _retire(self, worker: Worker, reason: State) -> None:
-        self.recycled[reason.label] = self.recycled.get(reason.label, 0) + 1
-        if worker in self.free:
-            self.free.remove(worker)
-        worker.stop(reason)
+    def _retire(self, worker: Worker, reason: State, label: str | None = None) -> None:
+        """Replace `worker`: stopped now when idle, after its request when busy."""
+        label = label or reason.label
+        self.recycled[label] = self.recycled.get(label, 0) + 1
+        self.log.debug("recycling worker", pid=worker.pid, reason=label, busy=worker.job is not None)
+        if worker.job is not None:
+            worker.retire_reason = reason
+        else:
+            if worker in self.free:
+                self.free.remove(worker)
+            worker.stop(reason)
         self._maintain()
 
     def on_stop_requested(self, worker: Worker, job: Job) -> None:
@@ -213,31 +245,43 @@ class WorkerPool:
             if ready >= self.target:
                 self._ready_waiter.set_result(None)
         self.release(worker)
+        self._notify()
 
     def on_worker_exit(self, worker: Worker) -> None:
         self.workers.pop(worker.pid, None)
         if worker in self.free:
             self.free.remove(worker)
         booting = worker.state is State.INACTIVE and worker.retire_reason is None
-        if booting and not self.stopping:
-            self._boot_failed(f"worker {worker.pid} exited with code {worker.exit_code} before it was ready"
-                              f" ({worker.last_error or 'no handshake'}); stderr: {worker.describe_stderr()}")
-        elif worker.state is not State.STOPPING and not self.stopping:
+        code = worker.exit_code
+        if booting and worker.surge and not self.stopping:
+            # A reset's replacement: the reset reports it; the old workers keep serving.
+            self.last_boot_error = (f"worker {worker.pid} exited with code {code} before it was ready"
+                                    f" ({worker.last_error or 'no handshake'}); stderr: {worker.describe_stderr()}")
+            self.log.error("new worker failed to boot during reset", pid=worker.pid, error=self.last_boot_error)
+        elif booting and not self.stopping:
+            message = (f"worker {worker.pid} exited with code {code} before it was ready"
+                       f" ({worker.last_error or 'no handshake'}); stderr: {worker.describe_stderr()}")
+            # Killed from outside (an operator, the OOM killer) while booting: back
+            # off as for a failure, but do not count it towards giving up.
+            outside = code is not None and code < 0 and not worker.killed
+            self._boot_failed(message, fatal=not outside)
+        elif worker.state is not State.STOPPING and not worker.killed and not self.stopping:
             self.log.warn("worker exited unexpectedly, respawning", pid=worker.pid,
-                          code=worker.exit_code, stderr=list(worker.stderr_tail)[-5:])
+                          code=code, stderr=list(worker.stderr_tail)[-5:])
         else:
-            self.log.debug("worker stopped", pid=worker.pid, code=worker.exit_code)
+            self.log.debug("worker stopped", pid=worker.pid, code=code)
+        self._notify()
         if self.stopping:
             if not self.workers and self._drained is not None and not self._drained.done():
                 self._drained.set_result(None)
             return
         self._maintain()
 
-    def _boot_failed(self, message: str) -> None:
+    def _boot_failed(self, message: str, fatal: bool = True) -> None:
         self.boot_failures += 1
         self.last_boot_error = message
         self.log.error("worker failed to boot", attempt=self.boot_failures, error=message)
-        if self.boot_failures >= MAX_BOOT_FAILURES:
+        if fatal and self.boot_failures >= MAX_BOOT_FAILURES:
             text = f"workers of {self.name} failed to boot {self.boot_failures} times in a row; last error: {message}"
             if self._ready_waiter is not None and not self._ready_waiter.done():
                 self._ready_waiter.set_exception(BootFailure(text))
@@ -267,7 +311,8 @@ class WorkerPool:
             if worker.job is not None:
                 if exec_ttl and now - worker.exec_started > exec_ttl:
                     self.log.warn("exec_ttl reached, killing worker", pid=worker.pid, exec_ttl=exec_ttl)
-                    self.recycled["execTTLReached"] = self.recycled.get("execTTLReached", 0) + 1
+                    label = State.EXEC_TTL_REACHED.label
+                    self.recycled[label] = self.recycled.get(label, 0) + 1
                     worker.fail_job(504, f"exec_ttl ({exec_ttl:g}s) exceeded", State.EXEC_TTL_REACHED)
             elif worker.state is State.INACTIVE and now - worker.spawned_at > self.cfg.boot_timeout:
                 worker.last_error = f"no PID handshake within boot_timeout ({self.cfg.boot_timeout:g}s)"
@@ -277,28 +322,151 @@ class WorkerPool:
             self._supervise(now)
 
     def _supervise(self, now: float) -> None:
+        """RoadRunner's watcher (pool.supervisor): ttl counts from spawn,
+        idle_ttl from the last request (workers that never served are left
+        alone), max_worker_memory is the worker's RSS in MB."""
         cfg = self.cfg
-        if not (cfg.ttl or cfg.idle_ttl or cfg.max_worker_memory):
+        if not (cfg.ttl or cfg.idle_ttl or self._memory_limit):
             return
         for worker in list(self.workers.values()):
             if worker.state not in (State.READY, State.WORKING) or worker.retire_reason is not None:
                 continue
             reason = None
-            if cfg.ttl and now - worker.spawned_at > cfg.ttl:
+            if worker.ttl and now - worker.spawned_at > worker.ttl:
                 reason = State.TTL_REACHED
             elif cfg.idle_ttl and worker.job is None and worker.execs and now - worker.last_used > cfg.idle_ttl:
                 reason = State.IDLE_TTL_REACHED
-            elif cfg.max_worker_memory and rss_bytes(worker.pid) > cfg.max_worker_memory * 1024 * 1024:
+            elif self._memory_limit and rss_bytes(worker.pid) > self._memory_limit:
                 reason = State.MAX_MEMORY_REACHED
-            if reason is None:
-                continue
-            if worker.job is None:
+            if reason is not None:
                 self._retire(worker, reason)
-            else:
-                # Never kill a busy worker for a soft limit: retire it after its request.
-                worker.retire_reason = reason
-                self.recycled[reason.label] = self.recycled.get(reason.label, 0) + 1
-                self._maintain()
+
+    # -- operator actions (RPC informer/resetter, signals) ---------------------------
+
+    def workers_info(self) -> list[dict[str, object]]:
+        """`informer.Workers` rows for every process of this pool, booting and
+        stopping ones included, sorted by PID."""
+        return [self.workers[pid].info() for pid in sorted(self.workers)]
+
+    def stats(self) -> dict[str, object]:
+        return {"target": self.target, "workers": len(self.workers), "ready": len(self.free),
+                "queued": len(self.waiters), "recycled": dict(self.recycled), "generation": self.generation}
+
+    def add_worker(self) -> None:
+        """One more worker (`informer.AddWorker`, SIGTTIN)."""
+        if self.stopping:
+            raise PoolError(f"pool {self.name} is stopping")
+        if self.target >= MAX_WORKERS:
+            raise PoolError(f"pool {self.name} already has the maximum of {MAX_WORKERS} workers")
+        self.target += 1
+        self.log.info("adding a worker", pool=self.name, num_workers=self.target)
+        self._maintain()
+
+    def remove_worker(self) -> None:
+        """One worker fewer (`informer.RemoveWorker`, SIGTTOU): an idle one is
+        stopped now, otherwise a busy one after its request. The last worker stays."""
+        if self.stopping:
+            raise PoolError(f"pool {self.name} is stopping")
+        candidates = [w for w in self.workers.values() if w.state in LIVE and w.retire_reason is None]
+        if self.target <= 1 or not candidates:
+            raise PoolError(f"pool {self.name} cannot go below one worker")
+        self.target -= 1
+        self.log.info("removing a worker", pool=self.name, num_workers=self.target)
+        # Prefer the least recently used idle worker, then a booting one, then the busy one started last.
+        if self.free:
+            victim = self.free[0]
+        else:
+            booting = [w for w in candidates if w.state is State.INACTIVE]
+            victim = booting[0] if booting else max(candidates, key=lambda w: w.exec_started)
+        if victim.job is not None:
+            victim.retire_reason = State.STOPPED
+        else:
+            if victim in self.free:
+                self.free.remove(victim)
+            victim.stop(State.STOPPED)
+
+    async def reset(self) -> None:
+        """Rolling reset (`resetter.Reset`, `fastrr reset`, SIGHUP): every
+        worker that exists when the call starts is replaced by a fresh one.
+
+        In batches of about a quarter of the pool: start the replacements, wait
+        until they are ready, then retire as many old workers (idle ones stop at
+        once, busy ones after their request). Returns once every old worker has
+        exited; bounded by reset_timeout, after which old workers still busy are
+        killed. Raises PoolError when replacements cannot boot (the old workers
+        then keep serving) or the pool stops meanwhile. Calls are serialised.
+        """
+        async with self._reset_lock:
+            if self.stopping:
+                raise PoolError(f"pool {self.name} is stopping")
+            self.generation += 1
+            generation = self.generation
+            deadline = self.loop.time() + self.cfg.reset_timeout
+            self.log.info("resetting workers", pool=self.name, generation=generation)
+            try:
+                await self._replace_older(generation, deadline)
+            finally:
+                self._maintain()  # whatever happened, get back to `target`
+            self.log.info("workers reset", pool=self.name, generation=generation)
+
+    def _older(self, generation: int) -> list[Worker]:
+        return [w for w in self.workers.values()
+                if w.generation < generation and w.state in LIVE and w.retire_reason is None]
+
+    async def _replace_older(self, generation: int, deadline: float) -> None:
+        batch = max(1, (self.target + 3) // 4)
+        while old := self._older(generation):
+            fresh = [w for w in (self._spawn() for _ in range(min(batch, len(old)))) if w is not None]
+            if not fresh:
+                raise PoolError(f"reset of {self.name} aborted, the old workers keep serving: "
+                                f"{self.last_boot_error}")
+            for w in fresh:
+                w.surge = True
+            booted = _all_booted(fresh)
+            await self._wait_for(booted, deadline)
+            for w in fresh:
+                w.surge = False
+            if self.stopping:
+                raise PoolError(f"pool {self.name} stopped during the reset")
+            ready = [w for w in fresh if not w.exited and w.state in (State.READY, State.WORKING)]
+            # Retire the idle old workers first: they go at once.
+            old = sorted(self._older(generation), key=lambda w: w.job is not None)
+            for worker in old[:len(ready)]:
+                self._retire(worker, State.INVALID, "reset")
+            if len(ready) < len(fresh):
+                for w in fresh:
+                    if w.state is State.INACTIVE and not w.exited:
+                        w.stop()  # still booting at the deadline
+                raise PoolError(f"reset of {self.name} aborted, the old workers keep serving: new workers did not "
+                                f"get ready ({self.last_boot_error or 'reset_timeout reached'})")
+        # Drain: wait for the retired old workers to finish their requests and exit.
+        draining = [w for w in self.workers.values() if w.generation < generation]
+        await self._wait_for(lambda: all(w.exited for w in draining), deadline)
+        stuck = [w for w in draining if not w.exited]
+        if stuck:
+            self.log.warn("reset_timeout reached, killing old workers still busy",
+                          pids=[w.pid for w in stuck], reset_timeout=self.cfg.reset_timeout)
+            for w in stuck:
+                w.kill()
+
+    async def _wait_for(self, done: Callable[[], bool], deadline: float) -> None:
+        """Wait until `done()` (re-checked after every worker ready/exit) or the deadline."""
+        while not done() and not self.stopping:
+            left = deadline - self.loop.time()
+            if left <= 0:
+                return
+            fut = self.loop.create_future()
+            self._changed.append(fut)
+            try:
+                await asyncio.wait_for(fut, left)
+            except TimeoutError:
+                return
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, []
+        for fut in changed:
+            if not fut.done():
+                fut.set_result(None)
 
     # -- socket relays -------------------------------------------------------------
 
@@ -338,6 +506,10 @@ class WorkerPool:
         return True
 
 
+def _all_booted(workers: list[Worker]) -> Callable[[], bool]:
+    return lambda: all(w.exited or w.state is not State.INACTIVE for w in workers)
+
+
 class PendingSocketWorker:
     """A connection on the relay socket that has not told us its PID yet."""
 
@@ -371,14 +543,6 @@ class PendingSocketWorker:
     def _close(self) -> None:
         self.relay.close()
         self.sock.close()
-
-
-def rss_bytes(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/statm", "rb") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
 
 
 def worker_env(base: dict[str, str], relay: str, rpc: str | None, extra: dict[str, str],

@@ -1,0 +1,99 @@
+"""The apps both servers serve, with the request wrk sends and a check of the answer.
+
+Each app has an fpm front script (run per request by php-fpm behind nginx) and a
+fastrr worker (booted once); they share the app code, so the same request gets
+the same bytes back from both servers, which `check` verifies before measuring.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import fastrr
+
+ROOT = Path(fastrr.__file__).resolve().parent.parent
+APPS_DIR = ROOT / "bench" / "apps"
+WRK_SCRIPTS = ROOT / "wrk-scripts"
+DEMO_DIR = ROOT / "php" / "demo"
+
+UPLOAD_SIZE = 100 * 1024
+
+
+def upload_body(size: int = UPLOAD_SIZE) -> bytes:
+    """The body wrk-scripts/upload.lua sends: a fixed 256-byte pattern repeated."""
+    block = bytes((i * 97 + 13) % 256 for i in range(256))
+    return (block * (size // 256 + 1))[:size]
+
+
+@dataclass(frozen=True)
+class App:
+    name: str
+    title: str
+    fpm_script: Path            # SCRIPT_FILENAME for php-fpm
+    worker_script: Path         # the fastrr worker
+    path: str                   # request target, the same on both servers
+    wrk_script: str             # file in wrk-scripts/
+    method: str = "GET"
+    content_type: str | None = None
+    body: Callable[[], bytes] | None = None
+    wrk_args: tuple[str, ...] = ()
+    check: Callable[[int, bytes], str | None] = field(default=lambda status, body: None)
+
+    def request_body(self) -> bytes:
+        return self.body() if self.body is not None else b""
+
+
+def _json_check(want_status: int, test: Callable[[dict], bool], what: str) -> Callable[[int, bytes], str | None]:
+    def check(status: int, body: bytes) -> str | None:
+        if status != want_status:
+            return f"status {status}, expected {want_status}: {body[:200]!r}"
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return f"not JSON: {body[:200]!r}"
+        if not isinstance(doc, dict) or not test(doc):
+            return f"unexpected answer (wanted {what}): {body[:200]!r}"
+        return None
+    return check
+
+
+def _payload() -> bytes:
+    return (APPS_DIR / "api" / "payload.json").read_bytes()
+
+
+def _upload_ok(doc: dict) -> bool:
+    return doc.get("received") == UPLOAD_SIZE and doc.get("crc32") == f"{zlib.crc32(upload_body()):08x}"
+
+
+APPS: dict[str, App] = {app.name: app for app in (
+    App("hello", "hello JSON", DEMO_DIR / "hello.php", DEMO_DIR / "worker.php", "/hello", "hello.lua",
+        check=_json_check(200, lambda d: d == {"message": "Hello, World!"}, "the hello message")),
+    App("slim", "Slim 3 JSON route", APPS_DIR / "slim" / "index.php", APPS_DIR / "slim" / "worker.php",
+        "/api/users/42", "hello.lua",
+        check=_json_check(200, lambda d: d.get("id") == 42 and d.get("name") == "user42", "user 42")),
+    App("api", "JSON API, 5 KB POST", APPS_DIR / "api" / "index.php", APPS_DIR / "api" / "worker.php",
+        "/api/v1/orders", "post_json.lua", method="POST", content_type="application/json", body=_payload,
+        wrk_args=(str(APPS_DIR / "api" / "payload.json"),),
+        check=_json_check(201, lambda d: d.get("status") == "accepted" and d.get("total") == 529735,
+                          "an accepted order, total 529735")),
+    App("upload", "100 KB upload", APPS_DIR / "upload" / "index.php", APPS_DIR / "upload" / "worker.php",
+        "/upload", "upload.lua", method="POST", content_type="application/octet-stream", body=upload_body,
+        wrk_args=(str(UPLOAD_SIZE),),
+        check=_json_check(200, _upload_ok, f"{UPLOAD_SIZE} bytes received with the right CRC-32")),
+)}
+
+
+def select(names: str | None) -> list[App]:
+    """`hello,slim` → those apps, in the order given; None or 'all' → all of them."""
+    if not names or names == "all":
+        return list(APPS.values())
+    out = []
+    for name in (n.strip() for n in names.split(",")):
+        if name not in APPS:
+            raise ValueError(f"unknown app {name!r}; choose from {', '.join(APPS)}")
+        out.append(APPS[name])
+    return out

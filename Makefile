@@ -32,7 +32,7 @@ $(VENV)/.stamp-deps: pyproject.toml
 build: $(VENV)/.stamp-deps fastrr/_core.stamp
 
 fastrr/_core.stamp: $(CSRC) setup.py
-	$(PY) setup.py -q build_ext --inplace
+	$(PY) setup.py -q build_ext --inplace --force
 	@touch $@
 
 serve: setup
@@ -46,8 +46,14 @@ test: setup
 test-fast: build
 	$(PY) -m pytest tests -q -x -p no:cacheprovider
 
-bench: setup
-	$(PY) bench/quick.py
+# fastrr against nginx + php-fpm (see README, Benchmark): `make bench BENCH_ARGS=--quick`.
+# fastrr bench itself installs the Debian packages it needs (nginx, php8.2-fpm, php-slim, ...).
+bench: setup $(VENV)/.stamp-bench
+	$(VENV)/bin/fastrr bench $(BENCH_ARGS)
+
+$(VENV)/.stamp-bench: pyproject.toml
+	$(PY) -m pip install -q -e '.[bench]'
+	@touch $@
 
 clean:
 	rm -rf build $(VENV) fastrr/*.so fastrr/_core.stamp .stamp-debian *.egg-info
@@ -72,13 +78,13 @@ ASAN_LIB = $(shell gcc -print-file-name=libasan.so)
 
 .PHONY: fuzz fuzz-build test-asan microbench
 
-.stamp-fuzz-deps:
+$(FUZZ_DIR)/.stamp-deps:
 	@command -v $(FUZZ_CC) >/dev/null && [ -n "$$(find /usr/lib -name 'libclang_rt.fuzzer*.a' 2>/dev/null | head -1)" ] || { \
 	  echo "Installing clang + sanitizer runtimes"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq clang libclang-rt-14-dev; }
-	@touch $@
+	@mkdir -p $(@D) && touch $@
 
-$(FUZZ_DIR)/fuzz_%: csrc/fuzz/fuzz_%.c csrc/fuzz/fuzz.h $(CSRC) | .stamp-fuzz-deps $(VENV)/.stamp-deps
+$(FUZZ_DIR)/fuzz_%: csrc/fuzz/fuzz_%.c csrc/fuzz/fuzz.h $(CSRC) | $(FUZZ_DIR)/.stamp-deps $(VENV)/.stamp-deps
 	@mkdir -p $(FUZZ_DIR)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(wildcard csrc/*.c) $(FUZZ_PYCFG) -lm -lpthread -ldl
 
@@ -98,3 +104,35 @@ fuzz: fuzz-build
 	    > $(FUZZ_DIR)/$$t.log 2>&1 || { tail -60 $(FUZZ_DIR)/$$t.log; echo "fuzz_$$t FAILED (log: $(FUZZ_DIR)/$$t.log)"; exit 1; }; \
 	  grep -E '^(#[0-9]+.*DONE|stat::)' $(FUZZ_DIR)/$$t.log | sed 's/^/   /'; \
 	done
+
+# The whole suite against an ASan+UBSan build of fastrr._core (separate
+# build-temp), the sanitizer runtime preloaded into every process the tests
+# start; any report (collected from ASAN/UBSAN log files) fails the run. The
+# normal build is put back afterwards, pass or fail.
+ASAN_LOG_DIR := build/asan-logs
+test-asan: $(VENV)/.stamp-deps
+	rm -f fastrr/_core.stamp
+	FASTRR_SANITIZE=asan $(PY) setup.py -q build_ext --inplace --force --build-temp build/temp-asan
+	@rm -rf $(ASAN_LOG_DIR) && mkdir -p $(ASAN_LOG_DIR) build/asan-bin
+	@# PHP dlopens its extensions with RTLD_DEEPBIND, which the ASan runtime
+	@# refuses, and curl hangs with it preloaded: the non-Python programs the
+	@# tests start run through shims that drop LD_PRELOAD (the C under test
+	@# runs in the Python processes).
+	@for b in php php-cgi curl wrk; do real=$$(command -v $$b) || continue; \
+	  printf '#!/bin/sh\nunset LD_PRELOAD\nexec %s "$$@"\n' "$$real" > build/asan-bin/$$b; chmod +x build/asan-bin/$$b; done
+	@status=0; \
+	PATH=$(CURDIR)/build/asan-bin:$$PATH LD_PRELOAD=$(ASAN_LIB) PYTHONMALLOC=malloc \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_path=$(CURDIR)/$(ASAN_LOG_DIR)/asan \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(CURDIR)/$(ASAN_LOG_DIR)/ubsan \
+	  $(PY) -m pytest tests -q -p no:cacheprovider $(PYTEST_ARGS) || status=$$?; \
+	$(PY) setup.py -q build_ext --inplace --force && touch fastrr/_core.stamp; \
+	if [ -n "$$(ls -A $(ASAN_LOG_DIR))" ]; then \
+	  echo "sanitizer reports:"; head -c 20000 $(ASAN_LOG_DIR)/*; status=1; \
+	else echo "test-asan: no sanitizer report"; fi; \
+	exit $$status
+
+# pytest-benchmark micro-benchmarks of the C hot path against the pure-Python
+# reference and httptools, plus the shm ring round trip (bench/micro/).
+microbench: build
+	$(PY) -m pytest bench/micro -q -p no:cacheprovider --benchmark-only \
+	  --benchmark-columns=median,ops,rounds --benchmark-sort=name $(PYTEST_ARGS)

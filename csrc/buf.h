@@ -1,9 +1,13 @@
 /* A growable byte buffer for building output (JSON, response heads).
  *
- * Ownership: the buffer owns `data` (PyMem_* allocator, so the GIL must be
- * held). Module-level scratch buffers are reused across calls to avoid a
+ * Ownership: the buffer owns `data`, allocated with PyMem_Raw* (thread-safe,
+ * no GIL needed), so the same code serves the Python glue and the engine
+ * thread (engine.c), which never holds the GIL. A failed allocation returns
+ * -1 and sets MemoryError only when the caller holds the GIL (fr_no_memory).
+ * Module-level scratch buffers are reused across calls to avoid a
  * malloc per request; fr_buf_trim() drops them back to a small size after an
- * unusually large request so one huge request does not pin memory forever. */
+ * unusually large request so one huge request does not pin memory forever.
+ * A buffer itself is never shared between threads. */
 #ifndef FASTRR_BUF_H
 #define FASTRR_BUF_H
 
@@ -17,10 +21,12 @@ typedef struct {
 } fr_buf;
 
 /* Grow so that at least `extra` more bytes fit. 0 on success, -1 with
- * MemoryError set. */
+ * MemoryError set (if the GIL is held). */
 int fr_buf_grow(fr_buf *b, size_t extra);
 /* Free the storage if it grew beyond `keep` bytes; always resets len. */
 void fr_buf_trim(fr_buf *b, size_t keep);
+/* -1, with MemoryError set if the calling thread holds the GIL. */
+int fr_no_memory(void);
 
 static inline int fr_buf_reserve(fr_buf *b, size_t extra)
 {

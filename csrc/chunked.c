@@ -18,11 +18,16 @@
  * dropped. A chunk size that would take the body past max_size is a 413 as
  * soon as its digits say so, before any of its data is read.
  *
- * Buffer ownership: decoded bytes go straight into a bytes object that
- * the decoder owns (`out`, grown with _PyBytes_Resize); take() shrinks it
- * to its length and hands it over, so each body byte is copied once.
+ * The machine itself (fr_chunked_run) is GIL-free and hands decoded bytes
+ * to a sink (hotpath.h): the engine thread uses it with its own buffers.
+ *
+ * Buffer ownership (Python API): decoded bytes go straight into a bytes
+ * object that the decoder owns (`out`, grown with _PyBytes_Resize); take()
+ * shrinks it to its length and hands it over, so each body byte is copied
+ * once.
  */
 #include "fastrr.h"
+#include "hotpath.h"
 
 #define MAX_LINE 4096     /* chunk-size line incl. extensions */
 #define MAX_TRAILER 16384 /* whole trailer section */
@@ -53,17 +58,25 @@ enum {
 
 typedef struct {
     PyObject_HEAD
-    int state;
-    unsigned long long size;    /* current chunk size / remaining data */
-    unsigned long long total;   /* decoded bytes so far */
-    unsigned long long max_size;
-    size_t line;                /* bytes in the current size line */
-    size_t trailer;             /* bytes in the trailer section */
+    fr_chunked c;
     PyObject *out;              /* bytes being filled, capacity = its size */
     size_t out_len;
-    int err_status;             /* sticky error */
-    const char *err_reason;
 } ChunkedDecoder;
+
+void fr_chunked_start(fr_chunked *c, unsigned long long max_size)
+{
+    c->state = S_SIZE_START;
+    c->size = c->total = 0;
+    c->max_size = max_size;
+    c->line = c->trailer = 0;
+    c->err_status = 0;
+    c->err_reason = NULL;
+}
+
+int fr_chunked_done(const fr_chunked *c)
+{
+    return c->state == S_DONE && c->err_reason == NULL;
+}
 
 static int Chunked_init(ChunkedDecoder *self, PyObject *args, PyObject *kwds)
 {
@@ -75,14 +88,9 @@ static int Chunked_init(ChunkedDecoder *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "max_size must be >= 0");
         return -1;
     }
-    self->state = S_SIZE_START;
-    self->size = self->total = 0;
-    self->max_size = (unsigned long long)max_size;
-    self->line = self->trailer = 0;
+    fr_chunked_start(&self->c, (unsigned long long)max_size);
     Py_CLEAR(self->out);
     self->out_len = 0;
-    self->err_status = 0;
-    self->err_reason = NULL;
     return 0;
 }
 
@@ -92,8 +100,9 @@ static void Chunked_dealloc(ChunkedDecoder *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static int out_append(ChunkedDecoder *self, const unsigned char *p, size_t n)
+static int out_append(void *ctx, const unsigned char *p, size_t n)
 {
+    ChunkedDecoder *self = ctx;
     if (n == 0)
         return 0;
     size_t cap = self->out ? (size_t)PyBytes_GET_SIZE(self->out) : 0;
@@ -117,9 +126,7 @@ static int out_append(ChunkedDecoder *self, const unsigned char *p, size_t n)
     return 0;
 }
 
-/* Run the machine over [p, p+n). Returns bytes consumed, or -1 with an
- * exception (HttpError or MemoryError). */
-static Py_ssize_t chunked_run(ChunkedDecoder *self, const unsigned char *p, size_t n)
+ptrdiff_t fr_chunked_run(fr_chunked *self, const unsigned char *p, size_t n, fr_sink sink, void *ctx)
 {
     const unsigned char *start = p, *end = p + n;
     int st = self->state;
@@ -138,9 +145,9 @@ static Py_ssize_t chunked_run(ChunkedDecoder *self, const unsigned char *p, size
             size_t k = (size_t)(end - p);
             if ((unsigned long long)k > self->size)
                 k = (size_t)self->size;
-            if (out_append(self, p, k) < 0) {
+            if (sink(ctx, p, k) < 0) {
                 self->state = st;
-                return -1;
+                return -2;
             }
             p += k;
             self->size -= k;
@@ -299,28 +306,29 @@ static Py_ssize_t chunked_run(ChunkedDecoder *self, const unsigned char *p, size
         p++;
     }
     self->state = st;
-    return (Py_ssize_t)(p - start);
+    return p - start;
 
 error:
     self->state = S_DONE;
     self->err_status = status;
     self->err_reason = reason;
-    fr_raise_http(status, reason);
     return -1;
 #undef BAD
 }
 
 static PyObject *Chunked_feed(ChunkedDecoder *self, PyObject *data)
 {
-    if (self->err_reason != NULL)
-        return fr_raise_http(self->err_status, self->err_reason);
+    if (self->c.err_reason != NULL)
+        return fr_raise_http(self->c.err_status, self->c.err_reason);
     fr_view v;
     if (fr_view_get(data, &v, "data") < 0)
         return NULL;
-    Py_ssize_t n = chunked_run(self, v.buf, (size_t)v.len);
+    ptrdiff_t n = fr_chunked_run(&self->c, v.buf, (size_t)v.len, out_append, self);
     fr_view_release(&v);
+    if (n == -1)
+        return fr_raise_http(self->c.err_status, self->c.err_reason);
     if (n < 0)
-        return NULL;
+        return NULL; /* the sink set MemoryError */
     return PyLong_FromSsize_t(n);
 }
 
@@ -343,7 +351,7 @@ static PyObject *Chunked_take(ChunkedDecoder *self, PyObject *unused)
 static PyObject *Chunked_get_done(ChunkedDecoder *self, void *closure)
 {
     (void)closure;
-    return PyBool_FromLong(self->state == S_DONE && self->err_reason == NULL);
+    return PyBool_FromLong(fr_chunked_done(&self->c));
 }
 
 static PyMethodDef Chunked_methods[] = {

@@ -21,18 +21,14 @@
  *    that last occurrence is;
  *  - every string goes through fr_json_escape (invalid UTF-8 -> U+FFFD).
  */
+#include "context.h"
 #include "json.h"
-#include "request.h"
 
 #define SCRATCH_KEEP (64 * 1024)
 
 static fr_buf json_buf; /* the context being built */
 static fr_buf tmp_buf;  /* one decoded cookie value at a time */
 static fr_buf ck_buf;   /* cookie entries + hash table */
-
-typedef struct {
-    uint32_t name_off, name_len, val_off, val_len; /* into the request head */
-} cookie_ent;
 
 #define PUT_LIT(b, lit)                          \
     do {                                         \
@@ -47,7 +43,7 @@ typedef struct {
 
 /* Go's textproto.CanonicalMIMEHeaderKey for a token: upper-case the first
  * letter and every letter after '-', lower-case the rest. */
-static void put_canonical(fr_buf *b, const unsigned char *s, size_t n)
+void fr_put_canonical(fr_buf *b, const unsigned char *s, size_t n)
 {
     int upper = 1;
     for (size_t i = 0; i < n; i++) {
@@ -79,7 +75,7 @@ static int write_headers(fr_buf *b, const RequestObject *r)
             fr_buf_putc(b, ',');
         first = 0;
         fr_buf_putc(b, '"');
-        put_canonical(b, name, hi->name_len);
+        fr_put_canonical(b, name, hi->name_len);
         fr_buf_put(b, "\":[\"", 4);
         PUT_ESC(b, head + hi->value_off, hi->value_len);
         PUT_LIT(b, "\"");
@@ -164,7 +160,7 @@ static int collect_cookies(fr_buf *ents, const unsigned char *head, uint32_t off
             }
         if (!ok || !pct_valid(v + vs, ve - vs))
             continue;
-        cookie_ent ce = {(uint32_t)(off + ns), (uint32_t)(ne - ns), (uint32_t)(off + vs),
+        fr_cookie ce = {(uint32_t)(off + ns), (uint32_t)(ne - ns), (uint32_t)(off + vs),
                          (uint32_t)(ve - vs)};
         if (fr_buf_append(ents, &ce, sizeof(ce)) < 0)
             return -1;
@@ -180,33 +176,34 @@ static uint32_t fnv1a(const unsigned char *s, size_t n)
     return h;
 }
 
-static int write_cookies(fr_buf *b, const RequestObject *r)
+Py_ssize_t fr_ctx_cookies(fr_buf *ck, const RequestObject *r, const fr_cookie **out)
 {
     const unsigned char *head = fr_req_head(r);
-    ck_buf.len = 0;
+    ck->len = 0;
     for (int i = 0; i < r->nheaders; i++) {
         const fr_hdr *hd = &r->hdrs[i];
         if (hd->name_len == 6 && fr_ieq(head + hd->name_off, "cookie", 6)) {
-            if (collect_cookies(&ck_buf, head, hd->value_off, hd->value_len) < 0)
+            if (collect_cookies(ck, head, hd->value_off, hd->value_len) < 0)
                 return -1;
         }
     }
-    size_t n = ck_buf.len / sizeof(cookie_ent);
-    PUT_LIT(b, "\"cookies\":{");
-    if (n == 0) {
-        PUT_LIT(b, "}");
+    size_t n = ck->len / sizeof(fr_cookie);
+    *out = (const fr_cookie *)ck->data;
+    if (n == 0)
         return 0;
-    }
     /* Open-addressing table name -> index of the last cookie with that name,
-     * so "last value wins" costs O(n) even for thousands of cookies. */
+     * so "last value wins" costs O(n) even for thousands of cookies; then
+     * the indexes of the survivors, to compact the entries in place. */
     size_t cap = 8;
     while (cap < 2 * n)
         cap *= 2;
-    size_t ents_bytes = n * sizeof(cookie_ent);
-    if (fr_buf_reserve(&ck_buf, cap * sizeof(uint32_t)) < 0)
+    size_t ents_bytes = n * sizeof(fr_cookie);
+    if (fr_buf_reserve(ck, (cap + n) * sizeof(uint32_t)) < 0)
         return -1;
-    cookie_ent *ents = (cookie_ent *)ck_buf.data;
-    uint32_t *table = (uint32_t *)(ck_buf.data + ents_bytes);
+    fr_cookie *ents = (fr_cookie *)ck->data;
+    *out = ents; /* the reserve above may have moved the entries */
+    uint32_t *table = (uint32_t *)(ck->data + ents_bytes);
+    uint32_t *keep = table + cap;
     memset(table, 0xFF, cap * sizeof(uint32_t));
     for (size_t i = 0; i < n; i++) {
         const unsigned char *nm = head + ents[i].name_off;
@@ -221,7 +218,7 @@ static int write_cookies(fr_buf *b, const RequestObject *r)
             slot = (slot + 1) & (cap - 1);
         }
     }
-    int first = 1;
+    size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
         const unsigned char *nm = head + ents[i].name_off;
         size_t slot = fnv1a(nm, ents[i].name_len) & (cap - 1);
@@ -232,31 +229,57 @@ static int write_cookies(fr_buf *b, const RequestObject *r)
                 break;
             slot = (slot + 1) & (cap - 1);
         }
-        if (table[slot] != (uint32_t)i)
-            continue; /* a later cookie has this name */
-        if (!first)
+        if (table[slot] == (uint32_t)i) /* else a later cookie has this name */
+            keep[kept++] = (uint32_t)i;
+    }
+    for (size_t k = 0; k < kept; k++) /* keep[k] >= k: no entry is overwritten before it is read */
+        ents[k] = ents[keep[k]];
+    return (Py_ssize_t)kept;
+}
+
+int fr_ctx_cookie_value(fr_buf *b, const RequestObject *r, const fr_cookie *c)
+{
+    const unsigned char *v = fr_req_head(r) + c->val_off;
+    size_t vl = c->val_len;
+    if (fr_buf_reserve(b, vl) < 0)
+        return -1;
+    for (size_t k = 0; k < vl; k++) {
+        if (v[k] == '%') {
+            b->data[b->len++] = (char)(fr_hexval[v[k + 1]] * 16 + fr_hexval[v[k + 2]]);
+            k += 2;
+        }
+        else
+            b->data[b->len++] = (char)v[k];
+    }
+    return 0;
+}
+
+static void fr_ctx_scratch_trim(void)
+{
+    fr_buf_trim(&ck_buf, SCRATCH_KEEP);
+    fr_buf_trim(&tmp_buf, SCRATCH_KEEP);
+}
+
+static int write_cookies(fr_buf *b, const RequestObject *r)
+{
+    const unsigned char *head = fr_req_head(r);
+    const fr_cookie *ents;
+    Py_ssize_t n = fr_ctx_cookies(&ck_buf, r, &ents);
+    if (n < 0)
+        return -1;
+    PUT_LIT(b, "\"cookies\":{");
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (i > 0)
             PUT_LIT(b, ",");
-        first = 0;
         /* names are tokens: no escaping needed */
         if (fr_buf_reserve(b, ents[i].name_len + 4) < 0)
             return -1;
         fr_buf_putc(b, '"');
-        fr_buf_put(b, nm, ents[i].name_len);
+        fr_buf_put(b, head + ents[i].name_off, ents[i].name_len);
         fr_buf_put(b, "\":\"", 3);
-        /* %XX-decode (validated above), then escape */
-        const unsigned char *v = head + ents[i].val_off;
-        size_t vl = ents[i].val_len;
         tmp_buf.len = 0;
-        if (fr_buf_reserve(&tmp_buf, vl) < 0)
+        if (fr_ctx_cookie_value(&tmp_buf, r, &ents[i]) < 0)
             return -1;
-        for (size_t k = 0; k < vl; k++) {
-            if (v[k] == '%') {
-                tmp_buf.data[tmp_buf.len++] = (char)(fr_hexval[v[k + 1]] * 16 + fr_hexval[v[k + 2]]);
-                k += 2;
-            }
-            else
-                tmp_buf.data[tmp_buf.len++] = (char)v[k];
-        }
         PUT_ESC(b, tmp_buf.data, tmp_buf.len);
         PUT_LIT(b, "\"");
     }
@@ -265,14 +288,6 @@ static int write_cookies(fr_buf *b, const RequestObject *r)
 }
 
 /* -------------------------------------------------------------- context */
-
-typedef struct {
-    const char *remote, *scheme;
-    Py_ssize_t remote_len, scheme_len;
-    int parsed;
-    const unsigned char *uploads; /* NULL -> null */
-    Py_ssize_t uploads_len;
-} ctx_args;
 
 static int write_context(fr_buf *b, const RequestObject *r, const ctx_args *a)
 {
@@ -331,10 +346,9 @@ static int write_context(fr_buf *b, const RequestObject *r, const ctx_args *a)
     return 0;
 }
 
-/* Shared argument handling. Fills *r (borrowed) and *a; *up_view holds the
- * uploads view, released by the caller. */
-static int get_ctx_args(PyObject *req, PyObject *remote, PyObject *scheme, PyObject *parsed,
-                        PyObject *uploads, const RequestObject **r, ctx_args *a, fr_view *up_view)
+/* Shared argument handling (context.h). */
+int fr_ctx_args_get(PyObject *req, PyObject *remote, PyObject *scheme, PyObject *parsed,
+                    PyObject *uploads, const RequestObject **r, ctx_args *a, fr_view *up_view)
 {
     up_view->has_view = 0;
     if (!PyObject_TypeCheck(req, &fr_RequestType)) {
@@ -383,7 +397,7 @@ PyObject *fr_py_encode_http_context(PyObject *m, PyObject *const *args, Py_ssize
 
     if (fr_unpack_args("encode_http_context", args, nargs, kw, names, 3, 5, a) < 0)
         return NULL;
-    if (get_ctx_args(a[0], a[1], a[2], a[3], a[4], &r, &ca, &up) < 0)
+    if (fr_ctx_args_get(a[0], a[1], a[2], a[3], a[4], &r, &ca, &up) < 0)
         return NULL;
     json_buf.len = 0;
     PyObject *out = NULL;
@@ -391,8 +405,7 @@ PyObject *fr_py_encode_http_context(PyObject *m, PyObject *const *args, Py_ssize
         out = PyBytes_FromStringAndSize(json_buf.data, (Py_ssize_t)json_buf.len);
     fr_view_release(&up);
     fr_buf_trim(&json_buf, SCRATCH_KEEP);
-    fr_buf_trim(&tmp_buf, SCRATCH_KEEP);
-    fr_buf_trim(&ck_buf, SCRATCH_KEEP);
+    fr_ctx_scratch_trim();
     return out;
 }
 
@@ -408,7 +421,7 @@ PyObject *fr_py_encode_http_request(PyObject *m, PyObject *const *args, Py_ssize
 
     if (fr_unpack_args("encode_http_request", args, nargs, kw, names, 5, 6, a) < 0)
         return NULL;
-    if (get_ctx_args(a[0], a[1], a[2], a[4], a[5], &r, &ca, &up) < 0)
+    if (fr_ctx_args_get(a[0], a[1], a[2], a[4], a[5], &r, &ca, &up) < 0)
         return NULL;
     if (fr_view_get(a[3], &body, "body") < 0) {
         fr_view_release(&up);
@@ -435,7 +448,6 @@ done:
     fr_view_release(&body);
     fr_view_release(&up);
     fr_buf_trim(&json_buf, SCRATCH_KEEP);
-    fr_buf_trim(&tmp_buf, SCRATCH_KEEP);
-    fr_buf_trim(&ck_buf, SCRATCH_KEEP);
+    fr_ctx_scratch_trim();
     return out;
 }

@@ -21,6 +21,7 @@
  *     directly (one copy each), with no intermediate buffering.
  */
 #include "fastrr.h"
+#include "hotpath.h"
 
 #define FRAME_MIN_HDR 12
 #define FRAME_MAX_OPTS 12 /* HL is 4 bits: 15 - 3 */
@@ -275,34 +276,50 @@ static int fail_could_not_open(FrameReader *self, const unsigned char *p, size_t
     return reader_fail(self, msg);
 }
 
+int fr_frame_check(const unsigned char *h, unsigned long long max_payload, size_t *hsize,
+                   uint32_t *plen)
+{
+    if (memcmp(h, COULD_NOT_OP, FRAME_MIN_HDR) == 0)
+        return FR_FH_COULD_NOT_OPEN;
+    if (fr_get_le32(h + 6) != fr_crc32(0, h, 6) || (h[0] >> 4) != 1)
+        return FR_FH_STDOUT;
+    *hsize = 4u * (h[0] & 0x0F);
+    *plen = fr_get_le32(h + 2);
+    if (*hsize < FRAME_MIN_HDR)
+        return FR_FH_BAD_HL;
+    if ((unsigned long long)*plen > max_payload)
+        return FR_FH_TOO_LARGE;
+    return FR_FH_OK;
+}
+
 /* Validate a frame header whose first 12 bytes are at h. Sets *hsize and
  * *plen. 0 ok, -1 error (reader failed). p/n: rest of the feed, for the
  * message. */
 static int check_header(FrameReader *self, const unsigned char *h, const unsigned char *p,
                         size_t n, size_t *hsize, uint32_t *plen)
 {
-    if (memcmp(h, COULD_NOT_OP, FRAME_MIN_HDR) == 0)
+    switch (fr_frame_check(h, (unsigned long long)self->max_payload, hsize, plen)) {
+    case FR_FH_OK:
+        return 0;
+    case FR_FH_COULD_NOT_OPEN:
         return fail_could_not_open(self, p, n);
-    if (fr_get_le32(h + 6) != fr_crc32(0, h, 6) || (h[0] >> 4) != 1)
+    case FR_FH_STDOUT:
         return fail_stdout(self, p, n);
-    unsigned hl = h[0] & 0x0F;
-    if (hl < 3)
+    case FR_FH_BAD_HL:
         return reader_fail(self, PyUnicode_FromFormat(
-                                     "invalid frame header: header length %u words (< 3)", hl));
-    uint32_t len = fr_get_le32(h + 2);
-    if ((unsigned long long)len > (unsigned long long)self->max_payload)
+                                     "invalid frame header: header length %u words (< 3)",
+                                     (unsigned)(*hsize / 4)));
+    default:
         return reader_fail(self, PyUnicode_FromFormat(
                                      "frame payload too large: %lu bytes (max %zd)",
-                                     (unsigned long)len, self->max_payload));
-    *hsize = 4u * hl;
-    *plen = len;
-    return 0;
+                                     (unsigned long)*plen, self->max_payload));
+    }
 }
 
 /* A byte prefix that can still turn out to be a valid header or "Could not
  * op": we must wait for 12 bytes. Anything else is garbage on stdout and is
  * reported at once (a short stray `echo` would otherwise stall the reader). */
-static int early_garbage(const unsigned char *h, size_t k)
+int fr_frame_early_garbage(const unsigned char *h, size_t k)
 {
     if (k == 0 || (h[0] >> 4) == 1)
         return 0;
@@ -408,7 +425,7 @@ static int reader_feed(FrameReader *self, const unsigned char *p, size_t n, PyOb
                 p += k;
                 n -= k;
                 if (self->hdr_len < FRAME_MIN_HDR) {
-                    if (early_garbage(self->hdr, self->hdr_len))
+                    if (fr_frame_early_garbage(self->hdr, self->hdr_len))
                         return fail_stdout(self, p, n);
                     return 0;
                 }

@@ -48,10 +48,8 @@ size_t fr_utf8_seq_len(const unsigned char *s, size_t n)
 int fr_json_escape(fr_buf *b, const unsigned char *s, size_t n)
 {
     /* Worst case: 6 output bytes per input byte (\u00XX). */
-    if (n > ((size_t)PY_SSIZE_T_MAX) / 6) {
-        PyErr_NoMemory();
-        return -1;
-    }
+    if (n > ((size_t)PY_SSIZE_T_MAX) / 6)
+        return fr_no_memory();
     if (fr_buf_reserve(b, n * 6) < 0)
         return -1;
     unsigned char *o = (unsigned char *)b->data + b->len;

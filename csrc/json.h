@@ -1,6 +1,7 @@
 /* Minimal JSON for the RoadRunner contexts: an escaper for writing (with
  * Go-compatible UTF-8 repair) and a strict pull reader for the worker's
- * response context. Pure C apart from fr_buf's PyMem allocator. */
+ * response context. Pure C apart from fr_buf's PyMem_Raw allocator: safe
+ * without the GIL. */
 #ifndef FASTRR_JSON_H
 #define FASTRR_JSON_H
 

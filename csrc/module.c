@@ -4,6 +4,9 @@
  * request context), json.c (JSON writer/reader), response.c (HTTP responses
  * from worker replies). See csrc/README.md for the invariants. */
 #include "fastrr.h"
+/* --- protobuf contexts (proto.c) --- */
+#include "proto.h"
+/* --- end protobuf contexts --- */
 
 #define FASTCALL_KW(f) ((PyCFunction)(void (*)(void))(f))
 
@@ -30,6 +33,20 @@ static PyMethodDef core_methods[] = {
      "encode_chunk(data) -> bytes\n\nOne chunk of a chunked body (b'' for empty data)."},
     {"http_date", (PyCFunction)fr_py_http_date, METH_NOARGS,
      "http_date() -> bytes\n\nThe current time as an IMF-fixdate (cached per second)."},
+    /* --- protobuf contexts (proto.c) --- */
+    {"encode_http_request_proto", FASTCALL_KW(fr_py_encode_http_request_proto),
+     METH_FASTCALL | METH_KEYWORDS,
+     "encode_http_request_proto(req, remote_addr, scheme, body, parsed, uploads=None) -> bytes\n\n"
+     "One goridge frame (FLAG_PROTO, options [ctx_len]) carrying the http.v1.Request "
+     "context followed by the body."},
+    {"encode_http_context_proto", FASTCALL_KW(fr_py_encode_http_context_proto),
+     METH_FASTCALL | METH_KEYWORDS,
+     "encode_http_context_proto(req, remote_addr, scheme, parsed=False, uploads=None) -> bytes\n\n"
+     "The serialized http.v1.Request context alone."},
+    {"proto_response_to_json", (PyCFunction)fr_py_proto_response_to_json, METH_O,
+     "proto_response_to_json(ctx) -> bytes\n\n"
+     "An http.v1.Response context as the JSON response context build_response reads."},
+    /* --- end protobuf contexts --- */
     {NULL, NULL, 0, NULL},
 };
 

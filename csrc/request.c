@@ -180,6 +180,40 @@ PyTypeObject fr_RequestType = {
 
 /* ------------------------------------------------------- parse_request */
 
+size_t fr_request_size(const fr_head *h)
+{
+    return offsetof(RequestObject, hdrs) + (size_t)h->nheaders * sizeof(fr_hdr) +
+           (h->head_len - h->start);
+}
+
+void fr_request_fill(RequestObject *r, const fr_head *h, const unsigned char *buf)
+{
+    size_t start = h->start;
+    r->method_str = r->target_str = r->host_str = NULL;
+    r->head_len = (Py_ssize_t)h->head_len;
+    r->head_size = (Py_ssize_t)(h->head_len - start);
+    r->content_length = h->content_length;
+    r->method_off = h->method_off - (uint32_t)start;
+    r->method_len = h->method_len;
+    r->target_off = h->target_off - (uint32_t)start;
+    r->target_len = h->target_len;
+    r->http_minor = h->http_minor;
+    r->target_form = h->target_form;
+    r->nheaders = h->nheaders;
+    r->host_index = h->host_index;
+    r->chunked = h->chunked;
+    r->keep_alive = h->keep_alive;
+    r->expect_continue = h->expect_continue;
+    r->body_kind = h->body_kind;
+    for (int i = 0; i < h->nheaders; i++) {
+        r->hdrs[i].name_off = h->headers[i].name_off - (uint32_t)start;
+        r->hdrs[i].name_len = h->headers[i].name_len;
+        r->hdrs[i].value_off = h->headers[i].value_off - (uint32_t)start;
+        r->hdrs[i].value_len = h->headers[i].value_len;
+    }
+    memcpy((unsigned char *)fr_req_head(r), buf + start, (size_t)r->head_size);
+}
+
 PyObject *fr_py_parse_request(PyObject *mod, PyObject *const *args, Py_ssize_t nargs, PyObject *kw)
 {
     (void)mod;
@@ -212,37 +246,13 @@ PyObject *fr_py_parse_request(PyObject *mod, PyObject *const *args, Py_ssize_t n
 
     /* One allocation: header table + the head bytes from the request line
      * on (the skipped leading empty lines are not stored). */
-    size_t start = h.start;
-    size_t head_size = h.head_len - start;
-    size_t table = (size_t)h.nheaders * sizeof(fr_hdr);
-    RequestObject *r = PyObject_NewVar(RequestObject, &fr_RequestType, (Py_ssize_t)(table + head_size));
+    size_t var = fr_request_size(&h) - offsetof(RequestObject, hdrs);
+    RequestObject *r = PyObject_NewVar(RequestObject, &fr_RequestType, (Py_ssize_t)var);
     if (r == NULL) {
         fr_view_release(&v);
         return NULL;
     }
-    r->method_str = r->target_str = r->host_str = NULL;
-    r->head_len = (Py_ssize_t)h.head_len;
-    r->head_size = (Py_ssize_t)head_size;
-    r->content_length = h.content_length;
-    r->method_off = h.method_off - (uint32_t)start;
-    r->method_len = h.method_len;
-    r->target_off = h.target_off - (uint32_t)start;
-    r->target_len = h.target_len;
-    r->http_minor = h.http_minor;
-    r->target_form = h.target_form;
-    r->nheaders = h.nheaders;
-    r->host_index = h.host_index;
-    r->chunked = h.chunked;
-    r->keep_alive = h.keep_alive;
-    r->expect_continue = h.expect_continue;
-    r->body_kind = h.body_kind;
-    for (int i = 0; i < h.nheaders; i++) {
-        r->hdrs[i].name_off = h.headers[i].name_off - (uint32_t)start;
-        r->hdrs[i].name_len = h.headers[i].name_len;
-        r->hdrs[i].value_off = h.headers[i].value_off - (uint32_t)start;
-        r->hdrs[i].value_len = h.headers[i].value_len;
-    }
-    memcpy((unsigned char *)fr_req_head(r), v.buf + start, head_size);
+    fr_request_fill(r, &h, v.buf);
     fr_view_release(&v);
     return (PyObject *)r;
 }

@@ -31,6 +31,12 @@ typedef struct {
 
 extern PyTypeObject fr_RequestType;
 
+/* Building a RequestObject-shaped block without Python (the engine keeps
+ * one per connection in plain memory; its PyObject header is never used):
+ * the bytes it needs for head h, and filling it from the parsed buffer. */
+size_t fr_request_size(const fr_head *h);
+void fr_request_fill(RequestObject *r, const fr_head *h, const unsigned char *buf);
+
 static inline const unsigned char *fr_req_head(const RequestObject *r)
 {
     return (const unsigned char *)(r->hdrs + r->nheaders);

@@ -16,14 +16,17 @@
  */
 #include "json.h" /* Python.h first: it sets the feature macros */
 
+#include "hotpath.h"
+#include "proto.h"
+
+#include <stdio.h>
 #include <time.h>
 
 #define SCRATCH_KEEP (64 * 1024)
 #define JSON_MAX_DEPTH 64
 
-static fr_buf hdr_buf;  /* "Name: value\r\n" lines from the worker */
-static fr_buf name_buf; /* one decoded header name */
-static fr_buf val_buf;  /* one decoded header value */
+/* Scratch of the Python API (the GIL protects it); the engine has its own. */
+static fr_resp_scratch py_scratch;
 static fr_buf head_buf; /* the response head being assembled */
 
 /* ------------------------------------------------------- reason phrases */
@@ -104,11 +107,10 @@ static const char *reason_phrase(int status)
 /* RFC 9110 §5.6.7
  *   IMF-fixdate = day-name "," SP date1 SP time-of-day SP GMT
  *   e.g. "Sun, 06 Nov 1994 08:49:37 GMT" (29 bytes)
- * Recomputed when time(NULL) changes; strftime is avoided because %a/%b
- * follow the locale. */
-#define DATE_LEN 29
+ * strftime is avoided because %a/%b follow the locale. The Python API
+ * caches the string per time(NULL) second; the engine keeps its own. */
 static time_t date_time = (time_t)-1;
-static char date_str[DATE_LEN + 1];
+static char date_str[FR_DATE_LEN + 1];
 static PyObject *date_obj;
 
 static void put2(char *o, int v)
@@ -117,17 +119,13 @@ static void put2(char *o, int v)
     o[1] = (char)('0' + v % 10);
 }
 
-static void update_date(void)
+void fr_format_http_date(time_t t, char *o)
 {
     static const char days[] = "SunMonTueWedThuFriSat";
     static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    time_t now = time(NULL);
-    if (now == date_time)
-        return;
     struct tm tm;
-    if (gmtime_r(&now, &tm) == NULL)
-        return;
-    char *o = date_str;
+    if (gmtime_r(&t, &tm) == NULL)
+        memset(&tm, 0, sizeof(tm)); /* year 1900: cannot happen for time(NULL) */
     memcpy(o, days + 3 * (tm.tm_wday % 7), 3);
     o[3] = ',';
     o[4] = ' ';
@@ -145,7 +143,15 @@ static void update_date(void)
     o[22] = ':';
     put2(o + 23, tm.tm_sec);
     memcpy(o + 25, " GMT", 4);
-    o[DATE_LEN] = '\0';
+}
+
+static void update_date(void)
+{
+    time_t now = time(NULL);
+    if (now == date_time)
+        return;
+    fr_format_http_date(now, date_str);
+    date_str[FR_DATE_LEN] = '\0';
     date_time = now;
     Py_CLEAR(date_obj);
 }
@@ -156,7 +162,7 @@ PyObject *fr_py_http_date(PyObject *m, PyObject *unused)
     (void)unused;
     update_date();
     if (date_obj == NULL) {
-        date_obj = PyBytes_FromStringAndSize(date_str, DATE_LEN);
+        date_obj = PyBytes_FromStringAndSize(date_str, FR_DATE_LEN);
         if (date_obj == NULL)
             return NULL;
     }
@@ -170,17 +176,11 @@ typedef struct {
     int has_date, has_server;
 } resp_info;
 
-static PyObject *json_error(fr_jr *j)
+/* Name handling for one header key (in s->name): 0 drop, 1 keep. */
+static int header_name(fr_resp_scratch *sc, int *is_date, int *is_server)
 {
-    return fr_raise_frame("invalid response context from worker: %s at offset %zd",
-                          j->err ? j->err : "syntax error", (Py_ssize_t)(j->p - j->base));
-}
-
-/* Name handling for one header key: 0 drop, 1 keep. */
-static int header_name(int *is_date, int *is_server)
-{
-    const unsigned char *s = (const unsigned char *)name_buf.data;
-    size_t n = name_buf.len;
+    const unsigned char *s = (const unsigned char *)sc->name.data;
+    size_t n = sc->name.len;
     *is_date = *is_server = 0;
     if (n == 0)
         return 0;
@@ -193,12 +193,12 @@ static int header_name(int *is_date, int *is_server)
     /* canonicalise in place (Go's CanonicalMIMEHeaderKey) */
     int upper = 1;
     for (size_t i = 0; i < n; i++) {
-        char c = name_buf.data[i];
+        char c = sc->name.data[i];
         if (upper && c >= 'a' && c <= 'z')
             c = (char)(c - 32);
         else if (!upper && c >= 'A' && c <= 'Z')
             c = (char)(c + 32);
-        name_buf.data[i] = c;
+        sc->name.data[i] = c;
         upper = c == '-';
     }
     *is_date = n == 4 && memcmp(s, "Date", 4) == 0;
@@ -207,10 +207,10 @@ static int header_name(int *is_date, int *is_server)
 }
 
 /* Append "Name: value\r\n" with the value sanitised. */
-static int emit_header_line(void)
+static int emit_header_line(fr_resp_scratch *sc)
 {
-    unsigned char *v = (unsigned char *)val_buf.data;
-    size_t n = val_buf.len;
+    unsigned char *v = (unsigned char *)sc->val.data;
+    size_t n = sc->val.len;
     for (size_t i = 0; i < n; i++)
         if (v[i] == '\r' || v[i] == '\n' || v[i] == '\0')
             v[i] = ' ';
@@ -219,24 +219,24 @@ static int emit_header_line(void)
         s++;
     while (n > s && fr_is_ows(v[n - 1]))
         n--;
-    if (fr_buf_reserve(&hdr_buf, name_buf.len + (n - s) + 4) < 0)
+    if (fr_buf_reserve(&sc->hdr, sc->name.len + (n - s) + 4) < 0)
         return -1;
-    fr_buf_put(&hdr_buf, name_buf.data, name_buf.len);
-    fr_buf_put(&hdr_buf, ": ", 2);
-    fr_buf_put(&hdr_buf, v + s, n - s);
-    fr_buf_put(&hdr_buf, "\r\n", 2);
+    fr_buf_put(&sc->hdr, sc->name.data, sc->name.len);
+    fr_buf_put(&sc->hdr, ": ", 2);
+    fr_buf_put(&sc->hdr, v + s, n - s);
+    fr_buf_put(&sc->hdr, "\r\n", 2);
     return 0;
 }
 
-static int read_value_string(fr_jr *j, int keep)
+static int read_value_string(fr_resp_scratch *sc, fr_jr *j, int keep)
 {
-    val_buf.len = 0;
-    if (fr_jr_string(j, &val_buf) < 0)
+    sc->val.len = 0;
+    if (fr_jr_string(j, &sc->val) < 0)
         return -1;
-    return keep ? emit_header_line() : 0;
+    return keep ? emit_header_line(sc) : 0;
 }
 
-static int parse_headers(fr_jr *j, resp_info *ri)
+static int parse_headers(fr_resp_scratch *sc, fr_jr *j, resp_info *ri)
 {
     fr_jr_ws(j);
     if (j->p == j->end) {
@@ -271,11 +271,11 @@ static int parse_headers(fr_jr *j, resp_info *ri)
             j->err = "expected header name";
             return -1;
         }
-        name_buf.len = 0;
-        if (fr_jr_string(j, &name_buf) < 0)
+        sc->name.len = 0;
+        if (fr_jr_string(j, &sc->name) < 0)
             return -1;
         int is_date, is_server;
-        int keep = header_name(&is_date, &is_server);
+        int keep = header_name(sc, &is_date, &is_server);
         fr_jr_ws(j);
         if (j->p == j->end || *j->p != ':') {
             j->err = "expected ':'";
@@ -287,9 +287,9 @@ static int parse_headers(fr_jr *j, resp_info *ri)
             j->err = "unexpected end of data";
             return -1;
         }
-        size_t before = hdr_buf.len;
+        size_t before = sc->hdr.len;
         if (*j->p == '"') {
-            if (read_value_string(j, keep) < 0)
+            if (read_value_string(sc, j, keep) < 0)
                 return -1;
         }
         else if (*j->p == '[') {
@@ -304,7 +304,7 @@ static int parse_headers(fr_jr *j, resp_info *ri)
                         j->err = "header values must be strings";
                         return -1;
                     }
-                    if (read_value_string(j, keep) < 0)
+                    if (read_value_string(sc, j, keep) < 0)
                         return -1;
                     fr_jr_ws(j);
                     if (j->p < j->end && *j->p == ',') {
@@ -324,7 +324,7 @@ static int parse_headers(fr_jr *j, resp_info *ri)
             j->err = "header values must be a string or an array of strings";
             return -1;
         }
-        if (hdr_buf.len > before) {
+        if (sc->hdr.len > before) {
             ri->has_date |= is_date;
             ri->has_server |= is_server;
         }
@@ -368,7 +368,9 @@ static int parse_status(fr_jr *j, resp_info *ri)
     return 0;
 }
 
-static int parse_context(const unsigned char *p, size_t n, resp_info *ri)
+/* 0, or -1 with the FrameError text in err. */
+static int parse_context(fr_resp_scratch *sc, const unsigned char *p, size_t n, resp_info *ri,
+                         char *err)
 {
     fr_jr j = {p, p + n, p, NULL};
     fr_jr *jp = &j;
@@ -388,8 +390,8 @@ static int parse_context(const unsigned char *p, size_t n, resp_info *ri)
                 j.err = "expected object key";
                 goto bad;
             }
-            name_buf.len = 0;
-            if (fr_jr_string(jp, &name_buf) < 0)
+            sc->name.len = 0;
+            if (fr_jr_string(jp, &sc->name) < 0)
                 goto bad;
             fr_jr_ws(jp);
             if (j.p == j.end || *j.p != ':') {
@@ -397,12 +399,12 @@ static int parse_context(const unsigned char *p, size_t n, resp_info *ri)
                 goto bad;
             }
             j.p++;
-            if (name_buf.len == 6 && memcmp(name_buf.data, "status", 6) == 0) {
+            if (sc->name.len == 6 && memcmp(sc->name.data, "status", 6) == 0) {
                 if (parse_status(jp, ri) < 0)
                     goto bad;
             }
-            else if (name_buf.len == 7 && memcmp(name_buf.data, "headers", 7) == 0) {
-                if (parse_headers(jp, ri) < 0)
+            else if (sc->name.len == 7 && memcmp(sc->name.data, "headers", 7) == 0) {
+                if (parse_headers(sc, jp, ri) < 0)
                     goto bad;
             }
             else if (fr_jr_skip(jp, JSON_MAX_DEPTH) < 0)
@@ -427,47 +429,203 @@ static int parse_context(const unsigned char *p, size_t n, resp_info *ri)
     }
     return 0;
 bad:
-    if (!PyErr_Occurred())
-        json_error(jp);
+    snprintf(err, FR_RESP_ERRLEN, "invalid response context from worker: %s at offset %zd",
+             j.err ? j.err : "syntax error", (Py_ssize_t)(j.p - j.base));
     return -1;
 }
 
-/* ------------------------------------------------------- build_response */
+/* The http.v1.Response context (codec FLAG_PROTO), decoded by proto.c and
+ * put through the same header rules as the JSON one. There is no JSON in
+ * between: converting first cost more than parsing the JSON (see
+ * csrc/README.md). 0, or -1 with the FrameError text in err, or -2. */
+static int proto_context(fr_resp_scratch *sc, const unsigned char *p, size_t n, resp_info *ri,
+                         char *err)
+{
+    fr_pb_response pr;
+    const char *why;
+    int rc = fr_proto_parse_response(&sc->ents, p, n, &pr, &why);
+    if (rc < 0) {
+        if (rc == -1)
+            snprintf(err, FR_RESP_ERRLEN, "invalid protobuf response context from worker: %s", why);
+        return rc;
+    }
+    ri->status = pr.status;
+    for (size_t i = 0; i < pr.nhdrs; i++) {
+        int is_date, is_server;
+        sc->name.len = 0;
+        if (fr_buf_append(&sc->name, pr.hdrs[i].key, pr.hdrs[i].key_len) < 0)
+            return -2;
+        if (!header_name(sc, &is_date, &is_server))
+            continue;
+        size_t before = sc->hdr.len;
+        fr_pb_values it;
+        const unsigned char *val;
+        size_t vlen;
+        fr_pb_values_init(&it, &pr.hdrs[i]);
+        while (fr_pb_values_next(&it, &val, &vlen)) {
+            sc->val.len = 0;
+            if (fr_buf_append(&sc->val, val, vlen) < 0 || emit_header_line(sc) < 0)
+                return -2;
+        }
+        if (sc->hdr.len > before) {
+            ri->has_date |= is_date;
+            ri->has_server |= is_server;
+        }
+    }
+    return 0;
+}
 
-static int put_hex(fr_buf *b, size_t v)
+/* ------------------------------------------------------- the head */
+
+size_t fr_chunk_size_line(size_t v, char *out)
 {
     char tmp[16];
-    int n = 0;
+    size_t n = 0, k = 0;
     do {
         tmp[n++] = "0123456789abcdef"[v & 15];
         v >>= 4;
     } while (v);
-    if (fr_buf_reserve(b, (size_t)n) < 0)
-        return -1;
     while (n)
-        b->data[b->len++] = tmp[--n];
+        out[k++] = tmp[--n];
+    out[k++] = '\r';
+    out[k++] = '\n';
+    return k;
+}
+
+void fr_resp_scratch_trim(fr_resp_scratch *s, size_t keep)
+{
+    fr_buf_trim(&s->hdr, keep);
+    fr_buf_trim(&s->name, keep);
+    fr_buf_trim(&s->val, keep);
+    fr_buf_trim(&s->ents, keep);
+}
+
+#define HEAD_LIT(lit)                   \
+    do {                                \
+        if (FR_BUF_LIT(head, lit) < 0)  \
+            return -2;                  \
+    } while (0)
+
+int fr_build_response_head(fr_resp_scratch *sc, fr_buf *head, const unsigned char *payload,
+                           size_t len, size_t ctx_len, int keep_alive, int head_request,
+                           int minor, int stream, unsigned codec, const char *date,
+                           fr_resp_info *out, char *err)
+{
+    resp_info ri = {200, 0, 0};
+    out->status = 0;
+    out->body_len = 0;
+    out->chunk_body = 0;
+    if (ctx_len > len) {
+        snprintf(err, FR_RESP_ERRLEN, "context length %zd outside the payload (%zd bytes)",
+                 (Py_ssize_t)ctx_len, (Py_ssize_t)len);
+        return -1;
+    }
+    sc->hdr.len = 0;
+    if (ctx_len > 0) {
+        int rc = (codec & 0x80) ? proto_context(sc, payload, ctx_len, &ri, err)
+                                : parse_context(sc, payload, ctx_len, &ri, err);
+        if (rc < 0)
+            return rc;
+    }
+    if (ri.status < 100 || ri.status > 599) {
+        snprintf(err, FR_RESP_ERRLEN, "unknown status code from worker: %lld", ri.status);
+        return -1;
+    }
+    int status = (int)ri.status;
+    if (status == 101) {
+        snprintf(err, FR_RESP_ERRLEN, "status 101 (Switching Protocols) from worker is not supported");
+        return -1;
+    }
+    out->status = status;
+    size_t body_len = len - ctx_len;
+
+    /* 1xx informational (RFC 9110 §15.2) is never sent to an HTTP/1.0
+     * client: nothing at all. */
+    if (status < 200 && minor == 0)
+        return 0;
+
+    /* status-line = HTTP-version SP status-code SP [ reason-phrase ] */
+    const char *reason = reason_phrase(status);
+    size_t rlen = strlen(reason);
+    if (fr_buf_reserve(head, 14 + rlen + sc->hdr.len) < 0)
+        return -2;
+    fr_buf_put(head, minor ? "HTTP/1.1 " : "HTTP/1.0 ", 9);
+    fr_buf_putc(head, (char)('0' + status / 100));
+    fr_buf_putc(head, (char)('0' + (status / 10) % 10));
+    fr_buf_putc(head, (char)('0' + status % 10));
+    fr_buf_putc(head, ' ');
+    fr_buf_put(head, reason, rlen);
+    fr_buf_put(head, "\r\n", 2);
+    fr_buf_put(head, sc->hdr.data, sc->hdr.len);
+
+    if (status < 200) {
+        /* headers only; the caller keeps reading frames */
+        HEAD_LIT("\r\n");
+        return 0;
+    }
+    if (!ri.has_date) {
+        if (fr_buf_reserve(head, 8 + FR_DATE_LEN) < 0)
+            return -2;
+        fr_buf_put(head, "Date: ", 6);
+        fr_buf_put(head, date, FR_DATE_LEN);
+        fr_buf_put(head, "\r\n", 2);
+    }
+    if (!ri.has_server)
+        HEAD_LIT("Server: fastrr\r\n");
+    int no_body = status == 204 || status == 304;
+    int close = !keep_alive;
+    int chunk_frame = 0; /* wrap the body as one chunk */
+    if (!no_body) {
+        if (stream) {
+            if (minor == 1) {
+                HEAD_LIT("Transfer-Encoding: chunked\r\n");
+                chunk_frame = 1;
+            }
+            else
+                close = 1; /* HTTP/1.0: the body ends when we close */
+        }
+        else {
+            HEAD_LIT("Content-Length: ");
+            if (fr_buf_reserve(head, 22) < 0)
+                return -2;
+            fr_buf_put_u64(head, body_len);
+            fr_buf_put(head, "\r\n", 2);
+        }
+    }
+    if (close)
+        HEAD_LIT("Connection: close\r\n");
+    else if (minor == 0)
+        HEAD_LIT("Connection: keep-alive\r\n");
+    HEAD_LIT("\r\n");
+    size_t extra = (!no_body && !head_request) ? body_len : 0;
+    if (chunk_frame && extra) {
+        if (fr_buf_reserve(head, 18) < 0)
+            return -2;
+        head->len += fr_chunk_size_line(extra, head->data + head->len);
+        out->chunk_body = 1;
+    }
+    out->body_len = extra;
     return 0;
 }
 
-#define HEAD_LIT(lit)                        \
-    do {                                     \
-        if (FR_BUF_LIT(&head_buf, lit) < 0)  \
-            goto done;                       \
-    } while (0)
+/* ------------------------------------------------------- build_response */
 
 PyObject *fr_py_build_response(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kw)
 {
     (void)m;
     static const char *const names[] = {"payload",    "ctx_len",    "keep_alive",
-                                        "head_request", "http_minor", "stream"};
-    PyObject *a[6];
-    Py_ssize_t ctx_len, minor;
+                                        "head_request", "http_minor", "stream", "codec"};
+    PyObject *a[7];
+    Py_ssize_t ctx_len, minor, codec = 0x08;
     int keep_alive, head_request, stream = 0;
     fr_view v;
     PyObject *result = NULL;
-    resp_info ri = {200, 0, 0};
+    fr_resp_info info;
+    char err[FR_RESP_ERRLEN];
 
-    if (fr_unpack_args("build_response", args, nargs, kw, names, 5, 6, a) < 0)
+    if (fr_unpack_args("build_response", args, nargs, kw, names, 5, 7, a) < 0)
+        return NULL;
+    if (a[6] != NULL && fr_arg_ssize(a[6], "codec", &codec) < 0)
         return NULL;
     if (fr_arg_ssize(a[1], "ctx_len", &ctx_len) < 0 || fr_arg_ssize(a[4], "http_minor", &minor) < 0)
         return NULL;
@@ -481,112 +639,41 @@ PyObject *fr_py_build_response(PyObject *m, PyObject *const *args, Py_ssize_t na
         return NULL;
     if (fr_view_get(a[0], &v, "payload") < 0)
         return NULL;
-    if (ctx_len < 0 || ctx_len > v.len) {
+    if (ctx_len < 0) {
         fr_raise_frame("context length %zd outside the payload (%zd bytes)", ctx_len, v.len);
         goto done;
     }
-
-    hdr_buf.len = 0;
+    update_date();
     head_buf.len = 0;
-    if (ctx_len > 0 && parse_context(v.buf, (size_t)ctx_len, &ri) < 0)
-        goto done;
-    if (ri.status < 100 || ri.status > 599) {
-        fr_raise_frame("unknown status code from worker: %lld", ri.status);
-        goto done;
-    }
-    int status = (int)ri.status;
-    if (status == 101) {
-        fr_raise_frame("status 101 (Switching Protocols) from worker is not supported");
-        goto done;
-    }
-    const unsigned char *body = v.buf + ctx_len;
-    size_t body_len = (size_t)(v.len - ctx_len);
-
-    /* status-line = HTTP-version SP status-code SP [ reason-phrase ] */
-    const char *reason = reason_phrase(status);
-    size_t rlen = strlen(reason);
-    if (fr_buf_reserve(&head_buf, 14 + rlen + hdr_buf.len) < 0)
-        goto done;
-    fr_buf_put(&head_buf, minor ? "HTTP/1.1 " : "HTTP/1.0 ", 9);
-    fr_buf_putc(&head_buf, (char)('0' + status / 100));
-    fr_buf_putc(&head_buf, (char)('0' + (status / 10) % 10));
-    fr_buf_putc(&head_buf, (char)('0' + status % 10));
-    fr_buf_putc(&head_buf, ' ');
-    fr_buf_put(&head_buf, reason, rlen);
-    fr_buf_put(&head_buf, "\r\n", 2);
-    fr_buf_put(&head_buf, hdr_buf.data, hdr_buf.len);
-
-    size_t extra = 0;     /* body bytes to send */
-    int chunk_frame = 0;  /* wrap the body as one chunk */
-    if (status < 200) {
-        /* 1xx informational (RFC 9110 §15.2): headers only; the caller
-         * keeps reading frames. Never sent to an HTTP/1.0 client. */
-        if (minor == 0) {
-            result = Py_BuildValue("(iy#)", status, "", (Py_ssize_t)0);
-            goto done;
+    int rc = fr_build_response_head(&py_scratch, &head_buf, v.buf, (size_t)v.len, (size_t)ctx_len,
+                                    keep_alive, head_request, (int)minor, stream,
+                                    (unsigned)codec, date_str, &info, err);
+    if (rc < 0) {
+        if (!PyErr_Occurred()) {
+            if (rc == -1)
+                fr_raise_frame("%s", err);
+            else
+                PyErr_NoMemory();
         }
-        HEAD_LIT("\r\n");
+        goto done;
     }
-    else {
-        if (!ri.has_date) {
-            update_date();
-            if (fr_buf_reserve(&head_buf, 8 + DATE_LEN) < 0)
-                goto done;
-            fr_buf_put(&head_buf, "Date: ", 6);
-            fr_buf_put(&head_buf, date_str, DATE_LEN);
-            fr_buf_put(&head_buf, "\r\n", 2);
-        }
-        if (!ri.has_server)
-            HEAD_LIT("Server: fastrr\r\n");
-        int no_body = status == 204 || status == 304;
-        int close = !keep_alive;
-        if (!no_body) {
-            if (stream) {
-                if (minor == 1) {
-                    HEAD_LIT("Transfer-Encoding: chunked\r\n");
-                    chunk_frame = 1;
-                }
-                else
-                    close = 1; /* HTTP/1.0: the body ends when we close */
-            }
-            else {
-                HEAD_LIT("Content-Length: ");
-                if (fr_buf_reserve(&head_buf, 22) < 0)
-                    goto done;
-                fr_buf_put_u64(&head_buf, body_len);
-                fr_buf_put(&head_buf, "\r\n", 2);
-            }
-        }
-        if (close)
-            HEAD_LIT("Connection: close\r\n");
-        else if (minor == 0)
-            HEAD_LIT("Connection: keep-alive\r\n");
-        HEAD_LIT("\r\n");
-        if (!no_body && !head_request)
-            extra = body_len;
-    }
-    if (chunk_frame && extra) {
-        if (put_hex(&head_buf, extra) < 0 || FR_BUF_LIT(&head_buf, "\r\n") < 0)
-            goto done;
-    }
-    size_t total = head_buf.len + extra + (chunk_frame && extra ? 2 : 0);
+    size_t total = head_buf.len + info.body_len + (info.chunk_body ? 2 : 0);
     PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
     if (out == NULL)
         goto done;
     char *o = PyBytes_AS_STRING(out);
-    memcpy(o, head_buf.data, head_buf.len);
-    if (extra) {
-        memcpy(o + head_buf.len, body, extra);
-        if (chunk_frame)
-            memcpy(o + head_buf.len + extra, "\r\n", 2);
+    if (head_buf.len)
+        memcpy(o, head_buf.data, head_buf.len);
+    if (info.body_len) {
+        memcpy(o + head_buf.len, v.buf + ctx_len, info.body_len);
+        if (info.chunk_body)
+            memcpy(o + head_buf.len + info.body_len, "\r\n", 2);
     }
-    result = Py_BuildValue("(iN)", status, out);
+    result = Py_BuildValue("(iN)", info.status, out);
 done:
     fr_view_release(&v);
-    fr_buf_trim(&hdr_buf, SCRATCH_KEEP);
     fr_buf_trim(&head_buf, SCRATCH_KEEP);
-    fr_buf_trim(&name_buf, SCRATCH_KEEP);
-    fr_buf_trim(&val_buf, SCRATCH_KEEP);
+    fr_resp_scratch_trim(&py_scratch, SCRATCH_KEEP);
     return result;
 }
 
@@ -600,23 +687,12 @@ PyObject *fr_py_encode_chunk(PyObject *m, PyObject *arg)
         fr_view_release(&v);
         return PyBytes_FromStringAndSize(NULL, 0);
     }
-    char hex[18];
-    int n = 0;
-    size_t x = (size_t)v.len;
-    char tmp[16];
-    int k = 0;
-    do {
-        tmp[k++] = "0123456789abcdef"[x & 15];
-        x >>= 4;
-    } while (x);
-    while (k)
-        hex[n++] = tmp[--k];
-    hex[n++] = '\r';
-    hex[n++] = '\n';
-    PyObject *out = PyBytes_FromStringAndSize(NULL, n + v.len + 2);
+    char line[18];
+    size_t n = fr_chunk_size_line((size_t)v.len, line);
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n + v.len + 2);
     if (out != NULL) {
         char *o = PyBytes_AS_STRING(out);
-        memcpy(o, hex, (size_t)n);
+        memcpy(o, line, n);
         memcpy(o + n, v.buf, (size_t)v.len);
         memcpy(o + n + v.len, "\r\n", 2);
     }

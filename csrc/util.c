@@ -96,13 +96,20 @@ int fr_arg_ssize(PyObject *obj, const char *what, Py_ssize_t *out)
     return 0;
 }
 
+int fr_no_memory(void)
+{
+    /* The engine thread calls the same code without the GIL: only a caller
+     * that holds it gets a MemoryError (the engine reports failures itself). */
+    if (PyGILState_Check())
+        PyErr_NoMemory();
+    return -1;
+}
+
 int fr_buf_grow(fr_buf *b, size_t extra)
 {
     size_t need = b->len + extra;
-    if (need < b->len) {
-        PyErr_NoMemory();
-        return -1;
-    }
+    if (need < b->len)
+        return fr_no_memory();
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need) {
         if (cap > ((size_t)PY_SSIZE_T_MAX) / 2) {
@@ -111,15 +118,12 @@ int fr_buf_grow(fr_buf *b, size_t extra)
         }
         cap *= 2;
     }
-    if (cap > (size_t)PY_SSIZE_T_MAX) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    char *p = PyMem_Realloc(b->data, cap);
-    if (p == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
+    if (cap > (size_t)PY_SSIZE_T_MAX)
+        return fr_no_memory();
+    /* The raw allocator is thread-safe without the GIL (see buf.h). */
+    char *p = PyMem_RawRealloc(b->data, cap);
+    if (p == NULL)
+        return fr_no_memory();
     b->data = p;
     b->cap = cap;
     return 0;
@@ -129,7 +133,7 @@ void fr_buf_trim(fr_buf *b, size_t keep)
 {
     b->len = 0;
     if (b->cap > keep) {
-        PyMem_Free(b->data);
+        PyMem_RawFree(b->data);
         b->data = NULL;
         b->cap = 0;
     }

@@ -161,7 +161,13 @@ def encode_http_request(
     ``[len(context)]``, payload = context JSON + body."""
 
 def build_response(
-    payload: Buffer, ctx_len: int, keep_alive: bool, head_request: bool, http_minor: int, stream: bool = False
+    payload: Buffer,
+    ctx_len: int,
+    keep_alive: bool,
+    head_request: bool,
+    http_minor: int,
+    stream: bool = False,
+    codec: int = FLAG_JSON,
 ) -> tuple[int, bytes]:
     """The HTTP response for a worker reply (``payload = context || body``).
 
@@ -173,10 +179,43 @@ def build_response(
     chunks with :func:`encode_chunk` and ends with LAST_CHUNK (nothing at all
     for HEAD requests or 204/304); on HTTP/1.0 the response is close-delimited
     (``Connection: close``). Raises FrameError for a malformed context, a
-    status outside 100..599, or 101."""
+    status outside 100..599, or 101.
+
+    ``codec`` is the reply frame's flags: with FLAG_PROTO set the context is
+    a protobuf ``http.v1.Response`` (decoded directly, same header rules;
+    an absent status is proto3's 0, so it fails like any status out of
+    range), otherwise the JSON object (flags 0 or FLAG_JSON)."""
 
 def encode_chunk(data: Buffer, /) -> bytes:
     """``<hex len>\\r\\n<data>\\r\\n``; b"" for empty data (an empty chunk would end the body)."""
 
 def http_date() -> bytes:
     """The current time as an IMF-fixdate (``Sun, 06 Nov 1994 08:49:37 GMT``), cached per second."""
+
+# -- protobuf contexts (csrc/proto.c) --------------------------------------------
+
+def encode_http_context_proto(
+    req: Request, remote_addr: str, scheme: str, parsed: bool = False, uploads: Buffer | None = None
+) -> bytes:
+    """RoadRunner's protobuf request context, a serialized ``http.v1.Request``,
+    with the same content as :func:`encode_http_context` (canonical header
+    names, no Host, merged repeated headers, cookie rules, absolute uri).
+    proto3: empty strings, ``parsed=False``, no uploads and the (always
+    empty) attributes are not written. ``string`` fields are made valid
+    UTF-8 (U+FFFD per bad byte); header and cookie values are ``bytes`` and
+    go out as received (cookies %XX-decoded)."""
+
+def encode_http_request_proto(
+    req: Request, remote_addr: str, scheme: str, body: Buffer, parsed: bool, uploads: Buffer | None = None
+) -> bytes:
+    """One complete goridge frame for a worker: FLAG_PROTO, options
+    ``[len(context)]``, payload = ``http.v1.Request`` + body."""
+
+def proto_response_to_json(ctx: Buffer, /) -> bytes:
+    """An ``http.v1.Response`` context as the JSON response context
+    ``{"status":N,"headers":{"Name":["v",...]}}`` (build_response reads
+    protobuf directly with ``codec=FLAG_PROTO``; this is for tests and
+    tools). Strict: malformed varints, truncated fields, wrong wire types
+    of known fields raise FrameError; unknown fields are skipped; a repeated
+    map key keeps its last entry. Names and values are JSON-escaped
+    (``"``, ``\\``, bytes < 0x20) and otherwise copied byte for byte."""

@@ -1,19 +1,30 @@
 """The `fastrr` command line: RoadRunner's flags (`-c`, `-w`, `-o`, `--dotenv`)
-accepted both before the command (as `rr -c .rr.yaml serve`) and after it."""
+accepted both before the command (as `rr -c .rr.yaml serve`) and after it.
+
+serve starts the server; reset, workers and stop talk to a running one, the
+first two over RPC (`rpc.listen` from the same config), stop through `.pid`.
+Their output follows `rr`'s, which tools such as Laravel Octane parse."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from fastrr import RR_COMPAT_VERSION, __version__
 
+if TYPE_CHECKING:
+    from fastrr.config import Config
+
 EXIT_CONFIG = 1
+EXIT_ERROR = 1
+DEFAULT_RPC = "tcp://127.0.0.1:6001"
 
 
 def _config_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -121,3 +132,196 @@ def rr_shim(directory: str) -> None:
     from fastrr import rrcompat
 
     click.echo(rrcompat.write_shim(directory))
+
+
+# -- commands that talk to a running server ------------------------------------------
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def _load(opts: dict[str, Any]) -> Config:
+    from fastrr.config import ConfigError, load_config
+
+    try:
+        return load_config(opts["config"] or ".rr.yaml", opts["workdir"], opts["overrides"], opts["dotenv"])
+    except ConfigError as exc:
+        _fail(str(exc))
+        raise AssertionError("unreachable") from None
+
+
+def _rpc_address(config: Config) -> tuple[str, str]:
+    """The RPC address and what to say when nothing answers there."""
+    if config.rpc_listen:
+        return config.rpc_listen, "is fastrr serve running?"
+    return DEFAULT_RPC, "is fastrr serve running? the config has no rpc section, so the server does not listen for RPC"
+
+
+def _connect(config: Config, timeout: float = 10.0) -> Any:
+    from fastrr.rpc.client import RpcClient, RpcUnreachable
+
+    address, hint = _rpc_address(config)
+    try:
+        return RpcClient(address, timeout)
+    except RpcUnreachable:
+        _fail(f"cannot reach fastrr RPC at {address} ({hint})")
+
+
+def _call(client: Any, method: str, payload: Any = True, timeout: float | None = -1.0) -> Any:
+    from fastrr.rpc.client import RpcError
+
+    try:
+        return client.call(method, payload, timeout=timeout)
+    except RpcError as exc:
+        _fail(f"{method}: {exc}")
+    except OSError as exc:
+        _fail(f"{method}: lost the connection to fastrr RPC at {client.dsn}: {exc}")
+
+
+@main.command()
+@_config_options
+@click.argument("plugins", nargs=-1)
+@click.pass_context
+def reset(ctx: click.Context, plugins: tuple[str, ...], **local: Any) -> None:
+    """Replace every worker of the plugins (all by default) without dropping requests."""
+    import concurrent.futures
+
+    opts = _merge(ctx, **local)
+    config = _load(opts)
+    silent = opts["silent"]
+    with _connect(config) as client:
+        names = list(plugins) or _call(client, "resetter.List")
+
+    def reset_one(name: str) -> str | None:
+        from fastrr.rpc.client import RpcError
+
+        if not silent:
+            click.echo(f"resetting plugin: [{name}]", err=True)
+        try:
+            with _connect(config) as one:
+                one.call("resetter.Reset", name, timeout=None)
+        except (RpcError, OSError) as exc:
+            return f"reset of {name} failed: {exc}"
+        if not silent:
+            click.echo(f"plugin reset: [{name}]", err=True)
+        return None
+
+    with concurrent.futures.ThreadPoolExecutor(max(1, len(names))) as pool:
+        errors = [e for e in pool.map(reset_one, names) if e]
+    if errors:
+        _fail("; ".join(errors))
+
+
+@main.command()
+@_config_options
+@click.argument("plugins", nargs=-1)
+@click.option("-i", "--interactive", is_flag=True, default=False, help="Redraw every second until Ctrl-C.")
+@click.pass_context
+def workers(ctx: click.Context, plugins: tuple[str, ...], interactive: bool, **local: Any) -> None:
+    """Show the workers of the plugins (all by default): PID, status, execs, memory, CPU, age."""
+    from rich.console import Console, Group
+
+    from fastrr.rpc.render import workers_table
+
+    opts = _merge(ctx, **local)
+    config = _load(opts)
+    console = Console(highlight=False)
+    with _connect(config) as client:
+        def snapshot() -> Group:
+            names = list(plugins) or _call(client, "informer.List")
+            parts: list[Any] = []
+            for name in names:
+                parts.extend(workers_table(name, _call(client, "informer.Workers", name)["workers"], time.time()))
+            return Group(*parts)
+
+        if not interactive:
+            console.print(snapshot())
+            return
+        from rich.live import Live
+
+        try:
+            if not console.is_terminal:  # a pipe gets one snapshot per second
+                while True:
+                    console.print(snapshot())
+                    console.file.flush()
+                    time.sleep(1.0)
+            with Live(snapshot(), console=console, auto_refresh=False) as live:
+                while True:
+                    time.sleep(1.0)
+                    live.update(snapshot(), refresh=True)
+        except KeyboardInterrupt:
+            pass
+
+
+@main.command()
+@_config_options
+@click.option("-f", "--force", is_flag=True, default=False, help="Send SIGTERM twice: stop without waiting.")
+@click.pass_context
+def stop(ctx: click.Context, force: bool, **local: Any) -> None:
+    """Stop the server started with `serve -p` (reads .pid in the working directory)."""
+    opts = _merge(ctx, **local)
+    if opts["workdir"]:
+        workdir = opts["workdir"]
+    else:
+        config_path = os.path.abspath(opts["config"] or ".rr.yaml")
+        workdir = os.path.dirname(config_path) if os.path.isfile(config_path) else os.getcwd()
+    pidfile = os.path.join(workdir, ".pid")
+    try:
+        with open(pidfile) as fh:
+            pid = int(fh.read().strip())
+    except FileNotFoundError:
+        _fail(f"no .pid file in {workdir} (start the server with fastrr serve -p)")
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot read {pidfile}: {exc}")
+    if not opts["silent"]:
+        click.echo(f"stopping process with PID: {pid}")
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        _fail(f"no process with PID {pid} (stale {pidfile})")
+    except PermissionError:
+        _fail(f"not allowed to signal PID {pid}")
+    if force:
+        time.sleep(0.2)  # two pending SIGTERMs would merge into one
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass  # already gone: the graceful stop was quick
+
+
+@main.command()
+@click.option("--quick", is_flag=True, default=False,
+              help="A short run (≤ 2 min): 2 repeats of 1 s per point instead of 3 of 5 s.")
+@click.option("--apps", default=None, help="Comma list of hello,slim,api,upload (default: all).")
+@click.option("--connections", default=None, help="Comma list of connection counts (default 8,64,256).")
+@click.option("--repeats", type=click.IntRange(1, 20), default=None, help="Runs per point (default 3; quick 2).")
+@click.option("--duration", type=click.IntRange(1, 120), default=None,
+              help="Seconds per measured run (default 5; quick 1).")
+@click.option("--warmup", type=click.IntRange(0, 60), default=None,
+              help="Seconds of unrecorded load before each run (default 1).")
+@click.option("--workers", type=click.IntRange(1, 256), default=None,
+              help="fastrr PHP workers = php-fpm children (default 4).")
+@click.option("--pin", type=click.Choice(["pinned", "unpinned", "both"]), default=None,
+              help="pinned: servers on one CPU, wrk on another (default; needs 2 CPUs); unpinned; or both.")
+@click.option("--threads", type=click.IntRange(1, 64), default=None, help="wrk threads (default 1).")
+@click.option("--out", default=None, help="Output directory (default bench/results/full, or quick).")
+@click.option("--profile", is_flag=True, default=False,
+              help="Also profile fastrr's front with py-spy and time each PHP worker alone.")
+@click.option("--update-readme", is_flag=True, default=False, help="Put the table and plots into README.md.")
+@click.option("--report", "report_file", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Render a saved results.json again instead of running.")
+@click.option("--compare", nargs=2, default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Compare two results.json files: does each figure agree within the reported noise?")
+@click.option("--no-plots", is_flag=True, default=False, help="Skip the PNG plots.")
+@click.option("--plain", is_flag=True, default=False, help="No progress bar or colours (plain lines).")
+def bench(**options: Any) -> None:
+    """Benchmark fastrr against nginx + php-fpm on the same PHP apps (bench/apps/).
+
+    Starts private instances of both on 127.0.0.1 in a temp dir, loads them with
+    wrk, and writes a table, results.json, results.md and PNG plots.
+    """
+    from fastrr.benchmark.cli import main as bench_main
+
+    sys.exit(bench_main(**options))

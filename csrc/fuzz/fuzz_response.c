@@ -8,9 +8,8 @@
  *
  * Properties: only FrameError is ever raised; on success the bytes are a
  * well-formed HTTP/1.x response head - a status line with the returned
- * status, header lines `token ": " value` whose values hold no CR, LF, NUL
- * or other control bytes (HTAB aside) and carry no surrounding
- * whitespace, exactly one blank line - followed by exactly the body the
+ * status, header lines `token ": " value` whose values hold no CR, LF or
+ * NUL and carry no surrounding whitespace, exactly one blank line - followed by exactly the body the
  * framing headers announce. */
 #include "fuzz.h"
 
@@ -71,8 +70,11 @@ static void check_output(int status, const uint8_t *o, size_t n, size_t body_len
         while (eol < stop && !(eol[0] == '\r' && eol[1] == '\n'))
             eol++;
         FZ_CHECK(eol < stop, "unterminated line");
+        /* CR, LF and NUL never reach the wire (header injection); other
+         * control bytes a worker puts in a value are passed on, as Go's
+         * Header.Write does (csrc/README.md, "Responses"). */
         for (const uint8_t *q = p; q < eol; q++)
-            FZ_CHECK(*q == '\t' || (*q >= 0x20 && *q != 0x7F), "control byte in the head");
+            FZ_CHECK(*q != '\r' && *q != '\n' && *q != 0, "CR, LF or NUL in the head");
         if (!first) {
             const uint8_t *colon = memchr(p, ':', (size_t)(eol - p));
             FZ_CHECK(colon != NULL && colon > p, "header line without a name");

@@ -187,8 +187,8 @@ def describe_machine(root: Path, php: str, fpm: str) -> dict[str, object]:
         "python": platform.python_version(),
         "php": _first_line([php, "-v"], r"^(PHP \S+)"),
         "php_fpm": _first_line([fpm, "-v"], r"^(PHP \S+ \(fpm-fcgi\))"),
-        "nginx": _first_line(["nginx", "-v"], r"nginx version: (\S+)"),
-        "wrk": _first_line(["wrk", "-v"], r"^(wrk \S+)"),
+        "nginx": _first_line(["nginx", "-v"], r"nginx version: (?:nginx/)?(\S+)"),
+        "wrk": _first_line(["wrk", "-v"], r"^wrk (?:\w+/)?([\d.]+)"),
         "fastrr": git_revision(root),
         "loadavg_start": list(os.getloadavg()),
     }

@@ -97,15 +97,31 @@ def process_cpu_seconds(pid: int) -> float:
         return 0.0
 
 
-def system_busy_seconds() -> float:
-    """CPU seconds all processes on the machine were busy (from /proc/stat), to tell foreign load apart."""
-    with open("/proc/stat") as fh:
-        fields = fh.readline().split()[1:]
-    ticks = [int(x) for x in fields]
-    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
-    # guest time is already included in user/nice
-    busy = sum(ticks[:8]) - idle
-    return busy / os.sysconf("SC_CLK_TCK")
+def context_switches(pids: Iterable[int]) -> int:
+    """Voluntary + involuntary context switches of the live processes in the trees."""
+    total = 0
+    for proc in tree(pids):
+        try:
+            c = proc.num_ctx_switches()
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+        total += c.voluntary + c.involuntary
+    return total
+
+
+def system_busy_seconds(stat_line: str | None = None) -> float:
+    """CPU seconds the machine spent running processes (user, nice, system) or lost
+    to the hypervisor (steal), from /proc/stat; used to tell foreign load apart.
+
+    irq/softirq time is left out: loopback traffic of the benchmark itself is
+    processed there, and /proc/<pid>/stat does not attribute it to anyone.
+    """
+    if stat_line is None:
+        with open("/proc/stat") as fh:
+            stat_line = fh.readline()
+    ticks = [int(x) for x in stat_line.split()[1:]] + [0] * 8
+    user, nice, system, steal = ticks[0], ticks[1], ticks[2], ticks[7]  # guest is already inside user
+    return (user + nice + system + steal) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -168,9 +184,10 @@ class MemorySampler:
 def stop_tree(proc: subprocess.Popen[bytes], timeout: float = 10.0, sig: int = signal.SIGTERM) -> None:
     """Stop a process started by `spawn` and everything it started.
 
-    The descendants are listed before the signal (fastrr puts its workers in
-    their own process group, so signalling the session's group alone would not
-    reach them); whatever is still alive after `timeout` gets SIGKILL.
+    The descendants are listed before the signal: fastrr puts its workers in
+    their own process group, so signalling the session's group does not reach
+    them (fastrr stops them itself on SIGTERM). Whatever outlives its parent
+    gets SIGTERM, then SIGKILL; the parent gets SIGKILL after `timeout`.
     """
     kids = descendants(proc.pid)
     if proc.poll() is None:
@@ -184,24 +201,41 @@ def stop_tree(proc: subprocess.Popen[bytes], timeout: float = 10.0, sig: int = s
     try:
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
-        pass
-    deadline = time.monotonic() + 2.0
-    for kid in kids:
-        try:
-            kid.wait(max(0.0, deadline - time.monotonic()))
-        except (psutil.TimeoutExpired, psutil.NoSuchProcess):
-            pass
-    for victim in [*kids]:
-        try:
-            victim.kill()
-        except psutil.NoSuchProcess:
-            pass
-    if proc.poll() is None:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             proc.kill()
         proc.wait(5)
+    survivors = [k for k in kids if _alive(k)]
+    for kid in survivors:
+        try:
+            kid.send_signal(sig)
+        except psutil.NoSuchProcess:
+            pass
+    alive = _wait_gone(survivors, 2.0)
+    for kid in alive:
+        try:
+            kid.kill()
+        except psutil.NoSuchProcess:
+            pass
+    _wait_gone(alive, 2.0)
+
+
+def _wait_gone(victims: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Until none is alive (zombies count as gone: who reaps an orphan is not up to us)."""
+    deadline = time.monotonic() + timeout
+    alive = [v for v in victims if _alive(v)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.02)
+        alive = [v for v in alive if _alive(v)]
+    return alive
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 @dataclass

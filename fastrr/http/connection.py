@@ -25,7 +25,11 @@ from typing import TYPE_CHECKING
 
 from fastrr import _core
 from fastrr.http.errors import error_response
+from fastrr.http.files import FileSender
 from fastrr.http.forms import FormError, urlencoded_to_json
+from fastrr.http.middleware import RequestInfo
+from fastrr.http.response import Response
+from fastrr.http.uploads import MultipartError, MultipartReceiver, boundary_from_content_type
 from fastrr.pool.worker import PONG, STREAM_STOP, Worker, WorkerProtocolError
 
 if TYPE_CHECKING:
@@ -33,6 +37,7 @@ if TYPE_CHECKING:
 
 parse_request = _core.parse_request
 encode_http_request = _core.encode_http_request
+encode_http_request_proto = _core.encode_http_request_proto
 build_response = _core.build_response
 encode_chunk = _core.encode_chunk
 LAST_CHUNK = _core.LAST_CHUNK
@@ -41,6 +46,7 @@ FLAG_ERROR = _core.FLAG_ERROR
 STREAM = _core.STREAM
 PING = _core.PING
 BODY_URLENCODED = _core.BODY_URLENCODED
+BODY_MULTIPART = _core.BODY_MULTIPART
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 PIPELINE_BUFFER_LIMIT = 1 << 20
 LINGER_SECONDS = 2.0
@@ -51,7 +57,7 @@ class HttpConnection(asyncio.Protocol):
         "server", "loop", "transport", "remote", "buf", "busy", "closed", "req", "body_left",
         "decoder", "request_frame", "cancelled", "retries", "queued_at", "stream_started",
         "stop_sent", "deadline", "started_at", "paused_reading", "write_paused", "status", "lingering",
-        "processing", "peer", "started_wall",
+        "processing", "peer", "started_wall", "uploads", "scheme", "info", "local", "sender",
     )
 
     def __init__(self, server: HttpServer):
@@ -80,6 +86,15 @@ class HttpConnection(asyncio.Protocol):
         self.processing = False
         self.peer = ""
         self.started_wall = 0.0
+        # The multipart body being received (files stream to temp files); kept
+        # until the response is written, then its temp files are removed.
+        self.uploads: MultipartReceiver | None = None
+        self.scheme = server.scheme
+        # Middleware only (server.pipeline set): the request as middleware saw
+        # it, a local answer waiting to be sent, a file body being sent.
+        self.info: RequestInfo | None = None
+        self.local: tuple[Response, int] | None = None
+        self.sender: FileSender | None = None
 
     # -- asyncio protocol ------------------------------------------------------
 
@@ -95,6 +110,10 @@ class HttpConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.cancelled = True  # a queued job is skipped by the pool
+        if not self.busy:
+            self._drop_uploads()  # no worker can be reading the temp files
+        if self.sender is not None:
+            self.sender.cancel()
         self.server.connections.discard(self)
         self.server.on_connection_idle()
 
@@ -114,9 +133,13 @@ class HttpConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        if self.sender is not None:
+            self.sender.pause()
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        if self.sender is not None:
+            self.sender.resume()
         if not self.busy and not self.closed:
             self._process()
 
@@ -160,6 +183,15 @@ class HttpConnection(asyncio.Protocol):
                                           f"max_request_size ({cfg.max_request_size} MB)")
                         return
                     self.body_left = req.content_length
+                if req.body_kind == BODY_MULTIPART and (self.decoder is not None or self.body_left > 0) \
+                        and not cfg.raw_body and req.method not in ("HEAD", "OPTIONS"):
+                    try:
+                        boundary = boundary_from_content_type(
+                            (req.get_header(b"content-type") or b"").decode("latin-1"))
+                    except MultipartError as exc:
+                        self._reject(exc.status, exc.reason)
+                        return
+                    self.uploads = MultipartReceiver(self.server.upload_policy, boundary)
                 if req.expect_continue and (self.decoder is not None or self.body_left > 0) \
                         and len(self.buf) < max(self.body_left, 1):
                     self.transport.write(CONTINUE)  # type: ignore[union-attr]
@@ -170,10 +202,31 @@ class HttpConnection(asyncio.Protocol):
                     self._reject(exc.status, exc.reason)
                     return
                 del self.buf[:used]
+                if self.uploads is not None:
+                    try:
+                        self.uploads.feed(self.decoder.take())
+                    except MultipartError as exc:
+                        self._reject(exc.status, exc.reason)
+                        return
                 if not self.decoder.done:
                     return
                 error = self._encode(req, self.decoder.take())
                 self.decoder = None
+            elif self.uploads is not None and self.body_left > 0:
+                # Multipart: consume what arrived, files go to disk as they come.
+                size = min(len(self.buf), self.body_left)
+                try:
+                    with memoryview(self.buf) as view, view[:size] as part:
+                        self.uploads.feed(part)
+                except MultipartError as exc:
+                    self._reject(exc.status, exc.reason)
+                    return
+                del self.buf[:size]
+                self.body_left -= size
+                if self.body_left > 0:
+                    return
+                self.body_left = -1
+                error = self._encode(req, b"")
             elif self.body_left > 0:
                 if len(self.buf) < self.body_left:
                     return
@@ -189,19 +242,43 @@ class HttpConnection(asyncio.Protocol):
             if error is not None:
                 self._reject(400, error)
                 return
-            self._submit()
+            if self.local is not None:
+                self._answer_locally()
+            else:
+                self._submit()
 
     def _encode(self, req: _core.Request, body: bytes | memoryview) -> str | None:
         """Build the worker frame for `req`; returns a reason when the body is unusable."""
         server = self.server
+        remote = self.remote
+        pipeline = server.pipeline
+        if pipeline is not None:
+            info = self.info = RequestInfo(req, remote, self.scheme, "HTTP/1.%d" % req.http_minor)
+            resp, answered_by = pipeline.request(info)
+            if resp is not None:
+                self.local = (resp, answered_by)
+                return None
+            req = pipeline.rewrite(info, server.cfg.max_header_size)
+            remote = info.remote
         parsed = False
-        if req.body_kind == BODY_URLENCODED and not server.cfg.raw_body and req.method not in ("HEAD", "OPTIONS"):
+        uploads = None
+        if self.uploads is not None:
+            try:
+                self.uploads.finish()
+                body = self.uploads.fields_json()
+                uploads = self.uploads.uploads_json()
+            except MultipartError as exc:
+                self._drop_uploads()
+                return exc.reason
+            parsed = True
+        elif req.body_kind == BODY_URLENCODED and not server.cfg.raw_body and req.method not in ("HEAD", "OPTIONS"):
             try:
                 body = urlencoded_to_json(bytes(body))
             except FormError as exc:
                 return str(exc)
             parsed = True
-        self.request_frame = encode_http_request(req, self.remote, server.scheme, body, parsed)
+        encode = encode_http_request_proto if server.cfg.codec == "proto" else encode_http_request
+        self.request_frame = encode(req, remote, self.scheme, body, parsed, uploads)
         return None
 
     def _submit(self) -> None:
@@ -216,6 +293,19 @@ class HttpConnection(asyncio.Protocol):
         self.server.in_flight += 1
         self.server.pool.submit(self)
 
+    def _answer_locally(self) -> None:
+        """A middleware answered (static file, CORS preflight): no worker involved."""
+        assert self.local is not None and self.info is not None
+        resp, answered_by = self.local
+        self.local = None
+        self.busy = True
+        self.started_at = self.loop.time()
+        if self.server.access_log is not None:
+            self.started_wall = time.time()
+        self.server.in_flight += 1
+        self.server.pipeline.response(self.info, resp, answered_by)  # type: ignore[union-attr]
+        self._send_response(resp)
+
     # -- worker side (the pool job interface) ---------------------------------------
 
     def on_worker_frame(self, worker: Worker, flags: int, byte10: int,
@@ -229,6 +319,7 @@ class HttpConnection(asyncio.Protocol):
                 worker.send(STREAM_STOP)
             if not stream:
                 self.server.in_flight -= 1
+                self._drop_uploads()
             return not stream
         req = self.req
         assert req is not None
@@ -251,9 +342,12 @@ class HttpConnection(asyncio.Protocol):
                 return False
             self._finish(req.keep_alive and req.http_minor == 1)
             return True
+        if self.info is not None and self.server.pipeline.has_response:  # type: ignore[union-attr]
+            return self._filtered_response(worker, payload, options[0], stream, flags)
         try:
+            # codec=flags: FLAG_PROTO → http.v1.Response context, else JSON (flags 0 / FLAG_JSON)
             status, data = build_response(payload, options[0], req.keep_alive and not self.server.stopping,
-                                          req.method == "HEAD", req.http_minor, bool(stream))
+                                          req.method == "HEAD", req.http_minor, bool(stream), flags)
         except _core.FrameError as exc:
             self.server.log.error("invalid response from worker", pid=worker.pid, error=str(exc))
             if stream:
@@ -273,6 +367,57 @@ class HttpConnection(asyncio.Protocol):
         self._finish(req.keep_alive)
         return True
 
+    def _filtered_response(self, worker: Worker, payload: bytes, ctx_len: int, stream: int, flags: int) -> bool:
+        """The worker's response through the middleware's response hooks."""
+        req = self.req
+        assert req is not None and self.info is not None
+        try:
+            status, data = build_response(payload, ctx_len, True, False, 1, False, flags)
+        except _core.FrameError as exc:
+            self.server.log.error("invalid response from worker", pid=worker.pid, error=str(exc))
+            if stream:
+                self.stream_started = True
+            self._respond_error(self.server.cfg.internal_error_code, str(exc), keep_alive=False)
+            return not stream
+        if status < 200:
+            if req.http_minor:
+                self.transport.write(data)  # type: ignore[union-attr]
+            return False
+        resp = Response.from_http1(data)
+        resp.streaming = bool(stream)
+        self.server.pipeline.response(self.info, resp)  # type: ignore[union-attr]
+        if stream:
+            self.status = resp.status
+            self.stream_started = True
+            keep = req.keep_alive and not self.server.stopping
+            self.transport.write(resp.encode_http1(req.http_minor, keep, req.method == "HEAD"))  # type: ignore
+            return False
+        self._send_response(resp)
+        return True
+
+    def _send_response(self, resp: Response) -> None:
+        """Write a whole Response (head, then its body or file) and finish the request."""
+        req = self.req
+        assert req is not None
+        keep = req.keep_alive and not self.server.stopping
+        head_request = req.method == "HEAD"
+        self.status = resp.status
+        self.transport.write(resp.encode_http1(req.http_minor, keep, head_request))  # type: ignore[union-attr]
+        body = resp.file
+        if body is None or not resp.has_body(head_request) or self.closed:
+            resp.close()
+            self._finish(keep)
+            return
+        self.sender = FileSender(self.loop, self.transport, body,  # type: ignore[arg-type]
+                                 lambda ok: self._file_sent(ok, keep))
+        self.sender.start()
+
+    def _file_sent(self, ok: bool, keep_alive: bool) -> None:
+        self.sender = None
+        if not ok:
+            self.server.log.debug("file body not sent completely", remote=self.remote)
+        self._finish(keep_alive and ok)
+
     def _worker_error(self, payload: bytes, stream: int) -> bool:
         text = payload.decode("utf-8", "replace")
         self.server.log.error("worker error", error=text)
@@ -286,6 +431,7 @@ class HttpConnection(asyncio.Protocol):
     def on_worker_lost(self, worker: Worker, status: int, reason: str) -> None:
         if self.closed:
             self.server.in_flight -= 1
+            self._drop_uploads()
             return
         self.server.log.error("request failed", pid=worker.pid, status=status, reason=reason)
         if self.stream_started:
@@ -297,6 +443,7 @@ class HttpConnection(asyncio.Protocol):
     def on_no_worker(self, reason: str) -> None:
         if self.closed:
             self.server.in_flight -= 1
+            self._drop_uploads()
             return
         self.server.log.warn("no free worker", reason=reason)
         self._respond_error(503, reason, keep_alive=True,
@@ -317,7 +464,10 @@ class HttpConnection(asyncio.Protocol):
         server.in_flight -= 1
         if server.access_log is not None:
             server.log_access(self)
+        if self.uploads is not None:
+            self._drop_uploads()
         self.req = None
+        self.info = None
         self.busy = False
         if not keep_alive or server.stopping:
             self.closed = True
@@ -340,6 +490,7 @@ class HttpConnection(asyncio.Protocol):
         self.req = None
         self.decoder = None
         self.body_left = -1
+        self._drop_uploads()
         if self.transport is None or self.closed or self.lingering:
             return
         self.transport.write(error_response(status, reason, False))
@@ -354,6 +505,11 @@ class HttpConnection(asyncio.Protocol):
         else:
             self.closed = True
             self.transport.close()
+
+    def _drop_uploads(self) -> None:
+        if self.uploads is not None:
+            self.uploads.cleanup()
+            self.uploads = None
 
     def _abort(self) -> None:
         self.closed = True

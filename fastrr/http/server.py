@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 from fastrr.config import HttpConfig
 from fastrr.http.connection import HttpConnection
+from fastrr.http.middleware import build_pipeline
+from fastrr.http.uploads import UploadPolicy
 from fastrr.log import Logger
 from fastrr.pool.pool import WorkerPool
 
@@ -22,6 +24,8 @@ class HttpServer:
         self.log = log
         self.loop = asyncio.get_running_loop()
         self.scheme = "http"
+        self.upload_policy = UploadPolicy.from_config(cfg.uploads)
+        self.pipeline = build_pipeline(cfg, log)
         self.connections: set[HttpConnection] = set()
         self.in_flight = 0
         self.stopping = False

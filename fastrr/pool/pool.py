@@ -83,6 +83,7 @@ class WorkerPool:
         self._reset_lock = asyncio.Lock()
         self._changed: list[asyncio.Future[None]] = []  # woken on every ready/exit
         self._memory_limit = cfg.max_worker_memory * 1024 * 1024
+        self._warned_memory = False
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -198,7 +199,7 @@ class WorkerPool:
         # RoadRunner looks at memory only on the watch tick; a leaky request
         # should not get another one. One read of /proc/<pid>/statm, and only
         # when a limit is configured.
-        if self._memory_limit and rss_bytes(worker.pid) > self._memory_limit:
+        if self._memory_limit and self._over_memory(worker):
             self._retire(worker, State.MAX_MEMORY_REACHED)
             return
         worker.state = State.READY
@@ -336,10 +337,29 @@ class WorkerPool:
                 reason = State.TTL_REACHED
             elif cfg.idle_ttl and worker.job is None and worker.execs and now - worker.last_used > cfg.idle_ttl:
                 reason = State.IDLE_TTL_REACHED
-            elif self._memory_limit and rss_bytes(worker.pid) > self._memory_limit:
+            elif self._memory_limit and self._over_memory(worker):
                 reason = State.MAX_MEMORY_REACHED
             if reason is not None:
                 self._retire(worker, reason)
+
+    def _over_memory(self, worker: Worker) -> bool:
+        """RSS over max_worker_memory, for a worker that has started a request.
+
+        A fresh worker already over the limit is left alone (with one warning
+        per pool): replacing it would only start another one just as big, in a
+        loop that never serves anything.
+        """
+        rss = rss_bytes(worker.pid)
+        if rss <= self._memory_limit:
+            return False
+        if worker.exec_started:
+            return True
+        if not self._warned_memory:
+            self._warned_memory = True
+            self.log.warn("a fresh worker is already over max_worker_memory; workers will be replaced after "
+                          "every request", pid=worker.pid, rss_mb=round(rss / 1048576, 1),
+                          max_worker_memory=self.cfg.max_worker_memory)
+        return False
 
     # -- operator actions (RPC informer/resetter, signals) ---------------------------
 

@@ -99,11 +99,11 @@ class Worker:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         enlarge_pipe(self.proc.stdin.fileno())
         self.relay = FdRelay(self.loop, self.proc.stdout.fileno(), self.proc.stdin.fileno(),
-                             self._on_data, self._lost, owns_fds=False)
+                             self._on_data, self._relay_broken, owns_fds=False)
 
     def attach_socket(self, relay: FdRelay, reader: _core.FrameReader, sock: socket.socket) -> None:
         relay.on_data = self._on_data
-        relay.on_eof = self._lost
+        relay.on_eof = self._relay_broken
         self.relay = relay
         self.socket = sock
         self.reader = reader
@@ -199,10 +199,13 @@ class Worker:
         self.relay.write(CONTROL_STOP)
         self._kill_timer = self.loop.call_later(self.pool.cfg.stop_timeout, self.kill)
 
-    def kill(self) -> None:
+    def kill(self, cleanup: bool = False) -> None:
+        """SIGKILL the worker's process group. `cleanup`: the worker is already
+        going (its relay hit EOF), so this is not our decision to end it."""
         if self.exited:
             return
-        self.killed = True
+        if not cleanup:
+            self.killed = True
         try:
             os.killpg(self.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -232,7 +235,10 @@ class Worker:
             self._doomed = None
             job.on_worker_lost(self, status, reason)
 
-    def _lost(self, reason: str) -> None:
+    def _relay_broken(self, reason: str) -> None:
+        self._lost(reason, eof=True)
+
+    def _lost(self, reason: str, eof: bool = False) -> None:
         """The relay broke or the worker broke the protocol: kill and report once."""
         if self.relay is not None:
             self.relay.close()
@@ -244,7 +250,7 @@ class Worker:
             self.pool.log.error("worker failed", pid=self.pid, reason=reason)
         if job is not None:
             job.on_worker_lost(self, 502, reason)
-        self.kill()
+        self.kill(cleanup=eof)
 
     def _on_exit(self) -> None:
         code = self.proc.poll()

@@ -60,7 +60,10 @@ class RpcClient:
         """Call `method`; RpcError with the server's text on an ERROR answer.
         `timeout` None waits forever; -1 keeps the connection's timeout."""
         fmt = codec.pick_codec(flags)
-        body = payload if fmt in (codec.FLAG_RAW, codec.FLAG_PROTO) else codec.encode(fmt, payload, method)
+        if fmt in (codec.FLAG_RAW, codec.FLAG_PROTO):
+            body = payload if isinstance(payload, bytes) else payload.encode() if isinstance(payload, str) else b""
+        else:
+            body = codec.encode(fmt, payload, method)
         seq = self.seq
         self.sock.sendall(codec.encode_call(seq, method, body, flags))
         ans_flags, options, ans = self.read_frame(timeout)

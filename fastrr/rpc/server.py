@@ -83,6 +83,8 @@ class RpcServer:
         handler = self.services.methods.get(method)
         if handler is None:
             raise RpcError(f"rpc: can't find method {method}")
+        if fmt == codec.FLAG_PROTO:
+            raise RpcError(f"{method} does not take protobuf messages; use json, msgpack or raw")
         arg = codec.decode(fmt, body)
         result = await handler(arg)
         return fmt, codec.encode(fmt, result, method)

@@ -3,7 +3,11 @@
 Signal handlers only record what happened; the `run` coroutine acts on it
 (gunicorn's shape). First TERM/INT/QUIT: graceful stop (stop accepting, drain
 in-flight requests within http.shutdown_timeout, stop workers). A second one:
-kill the workers and exit 1 at once.
+kill the workers and exit 1 at once. HUP: rolling reset of every pool (what
+RoadRunner users expect of a reload). TTIN/TTOU: one worker more/fewer.
+
+The RPC plugin starts before the pools (workers may call it while booting)
+and only when the config has an `rpc` section, as in RoadRunner.
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ import asyncio
 import os
 import signal
 import sys
+from typing import Any
 
 from fastrr import RR_COMPAT_VERSION
 from fastrr.config import Config
 from fastrr.http.server import HttpServer
 from fastrr.log import Logger
-from fastrr.pool.pool import BootFailure, WorkerPool, worker_env
+from fastrr.pool.pool import BootFailure, PoolError, WorkerPool, worker_env
+from fastrr.rpc import RpcServer, Services
 
 EXIT_OK = 0
 EXIT_RUNTIME = 1
@@ -32,8 +38,40 @@ class Arbiter:
         self.exit_code = EXIT_OK
         self.pool: WorkerPool | None = None
         self.http: HttpServer | None = None
+        self.rpc: RpcServer | None = None
         self._stop: asyncio.Event | None = None
         self._signals = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def handle_reset(self) -> None:
+        """SIGHUP: rolling reset of every pool, in the background."""
+        if self.pool is None or self._signals:
+            return
+        self.log.info("SIGHUP received, resetting workers")
+        self._background(self._reset(self.pool))
+
+    async def _reset(self, pool: WorkerPool) -> None:
+        try:
+            await pool.reset()
+        except PoolError as exc:
+            self.log.error("reset failed", plugin=pool.name, error=str(exc))
+
+    def handle_scale(self, signum: int) -> None:
+        """SIGTTIN: one worker more; SIGTTOU: one fewer (gunicorn's signals)."""
+        if self.pool is None or self._signals:
+            return
+        try:
+            if signum == signal.SIGTTIN:
+                self.pool.add_worker()
+            else:
+                self.pool.remove_worker()
+        except PoolError as exc:
+            self.log.warn(str(exc))
+
+    def _background(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def handle_signal(self, signum: int) -> None:
         self._signals += 1
@@ -62,12 +100,24 @@ class Arbiter:
         self._stop = asyncio.Event()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             loop.add_signal_handler(signum, self.handle_signal, signum)
+        loop.add_signal_handler(signal.SIGHUP, self.handle_reset)
+        for signum in (signal.SIGTTIN, signal.SIGTTOU):
+            loop.add_signal_handler(signum, self.handle_scale, signum)
         cfg = self.config
         assert cfg.http is not None
         env = worker_env(dict(os.environ), cfg.server.relay, cfg.rpc_listen, cfg.server.env, "http",
                          RR_COMPAT_VERSION)
         self.pool = WorkerPool("http", cfg.http.pool, cfg.server.command, env, cfg.server.relay,
                                self.log.named("pool"), self.fatal)
+        if cfg.rpc_listen:
+            self.rpc = RpcServer(cfg.rpc_listen, Services({"http": self.pool}, cfg.raw), self.log.named("rpc"))
+            try:
+                await self.rpc.start()
+            except OSError as exc:
+                message = f"rpc.listen: cannot listen on {cfg.rpc_listen}: {exc.strerror or exc}"
+                self.log.error(message)
+                print(f"error: {message}", file=sys.stderr, flush=True)
+                return EXIT_RUNTIME
         if self.pidfile:
             with open(self.pidfile, "w") as fh:
                 fh.write(str(os.getpid()))
@@ -104,6 +154,8 @@ class Arbiter:
             self.log.info("fastrr stopped")
             return self.exit_code
         finally:
+            if self.rpc is not None:
+                await self.rpc.stop()
             if self.pidfile:
                 try:
                     os.unlink(self.pidfile)

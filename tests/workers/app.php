@@ -22,6 +22,7 @@
  *   /status?code=N         empty body with status N
  *   /big?kb=N              N KiB of 'x' (text/plain)
  *   /memory?mb=N           keeps N more MB alive in this worker, reports memory use
+ *   /sendfile?path=P       X-Sendfile: P (the server sends the file), body "from php"
  *   anything else          404 {"error":"not found"}
  */
 
@@ -274,6 +275,13 @@ while (true) {
                     'held_mb' => intdiv($held, 1024 * 1024),
                     'memory' => memory_get_usage(),
                     'memory_real' => memory_get_usage(true),
+                ]);
+                break;
+
+            case '/sendfile':
+                $send(200, 'from php', [
+                    'X-Sendfile' => [(string)($query['path'] ?? '')],
+                    'X-From-App' => ['yes'],
                 ]);
                 break;
 

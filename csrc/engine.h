@@ -1,0 +1,279 @@
+/* The HTTP/1.1 engine: the per-connection data path in C, in a thread of
+ * its own that never holds the GIL (see csrc/README.md, "The engine").
+ *
+ * Threads and ownership:
+ *  - The engine thread owns every client socket, the dups of the worker
+ *    fds it was given, and all fe_conn / fe_worker memory. Nothing in
+ *    them is touched by another thread.
+ *  - The Python side talks to it only through two queues under `mu`:
+ *    commands (Python -> engine, woken by cmd_fd, each command waited for
+ *    by its caller with the GIL released) and events (engine -> Python,
+ *    woken by event_fd, drained by poll_events()).
+ *  - The listening socket belongs to Python; the engine only accepts on it
+ *    between listen() and stop_accepting() (both synchronous).
+ */
+#ifndef FASTRR_ENGINE_H
+#define FASTRR_ENGINE_H
+
+#include "context.h"
+#include "hotpath.h"
+#include "http_parser.h"
+#include "request.h"
+
+#include <pthread.h>
+
+/* ------------------------------------------------------------------ config */
+
+typedef struct {
+    size_t max_header_size;
+    unsigned long long max_body; /* bytes */
+    long long max_request_size;  /* MB, for the 413 text */
+    double read_timeout, idle_timeout, allocate_timeout, exec_ttl, linger;
+    double doomed_wait;          /* exec_ttl answer waits for the exit at most this */
+    long long max_queue_size;
+    int internal_error_code;
+    int debug;                   /* pool.debug: error details reach the client */
+    int raw_body;
+    int log_level;               /* events for log lines below it are not made */
+    int access_log;              /* 0 none, 1 "http log", 2 "http access log" */
+    int max_stop_retries;
+    size_t pipeline_limit;
+    unsigned long long max_worker_memory; /* bytes, 0: no check */
+} fe_config;
+
+/* ------------------------------------------------------------------ events */
+
+enum {
+    FE_EV_FAILED = 1,     /* id, text: worker lost (EOF, I/O or protocol error) */
+    FE_EV_STOP_REQUESTED, /* id: worker sent {"stop":true}; its request went elsewhere */
+    FE_EV_EXEC_TTL,       /* id, text: exec_ttl passed; kill it */
+    FE_EV_MAX_JOBS,       /* id: served max_jobs; retire it */
+    FE_EV_MAX_MEMORY,     /* id: RSS over max_worker_memory after a request */
+    FE_EV_STOP_SENT,      /* id: a deferred stop frame went out now */
+    FE_EV_DRAINED,        /* stopping and nothing in flight any more */
+    FE_EV_LOG,            /* level, text = message, fields */
+    FE_EV_ACCESS,         /* one request done (fields for the access log) */
+};
+
+enum { FE_F_INT, FE_F_FLOAT, FE_F_UTF8, FE_F_LATIN1, FE_F_NONE };
+
+#define FE_MAX_FIELDS 12
+
+typedef struct {
+    const char *key; /* static */
+    int kind;
+    long long i;
+    double d;
+    char *s; /* owned (malloc) */
+    size_t n;
+} fe_field;
+
+typedef struct fe_event {
+    struct fe_event *next;
+    int type, level;
+    long long id;
+    const char *text; /* static */
+    char *msg;        /* owned text for FAILED / EXEC_TTL */
+    size_t msg_len;
+    int nfields;
+    fe_field fields[FE_MAX_FIELDS];
+} fe_event;
+
+/* ---------------------------------------------------------------- commands */
+
+enum {
+    FE_CMD_LISTEN = 1,
+    FE_CMD_ADD_WORKER,
+    FE_CMD_STOP_WORKER,
+    FE_CMD_REMOVE_WORKER,
+    FE_CMD_STOP_ACCEPTING,
+    FE_CMD_ABORT_CONNECTIONS,
+    FE_CMD_STATS,
+    FE_CMD_QUIT,
+};
+
+typedef struct {
+    long long id;
+    int state; /* FE_W_* */
+    long long execs;
+    double last_used;
+} fe_worker_stat;
+
+typedef struct {
+    long long connections, in_flight, queued, accepted, requests;
+    size_t nworkers;
+    fe_worker_stat *workers; /* malloc, freed by the caller */
+} fe_stats;
+
+typedef struct fe_cmd {
+    struct fe_cmd *next;
+    int op;
+    long long id;
+    int rfd, wfd;
+    long long max_jobs;
+    const char *text; /* borrowed: the caller waits */
+    size_t text_len;
+    long long result;
+    fe_stats *stats;
+    int done;
+} fe_cmd;
+
+/* ------------------------------------------------------------- connections */
+
+typedef struct fe_worker fe_worker;
+
+enum { FE_JOB_NONE = 0, FE_JOB_QUEUED, FE_JOB_RUNNING, FE_JOB_DOOMED };
+
+typedef struct fe_conn {
+    int fd;
+    uint32_t mask; /* epoll interest now */
+    struct fe_conn *next, *prev;   /* all connections */
+    struct fe_conn *qnext, *qprev; /* wait queue */
+    struct fe_conn *dnext;         /* freed at the end of the loop turn */
+    fe_worker *worker;             /* the worker running its request */
+    int job;                       /* FE_JOB_* */
+    char remote[64];
+    size_t remote_len;
+    char peer[80];
+    size_t peer_len;
+    /* input: unconsumed bytes are rbuf[rpos, rlen) */
+    unsigned char *rbuf;
+    size_t rpos, rlen, rcap;
+    /* the request being read or served: a RequestObject-shaped block */
+    RequestObject *req;
+    fr_buf reqmem;
+    long long body_left; /* Content-Length bytes still to come; -1: none */
+    int chunked_on;
+    fr_chunked chunked;
+    fr_buf cbody; /* decoded chunked body */
+    fr_buf frame; /* the worker frame of the current request */
+    int retries;
+    double queued_at, deadline, started_at, started_wall;
+    int status;
+    /* exec_ttl: the answer held until the worker is gone */
+    int doomed_status;
+    long long doomed_pid;
+    double doomed_until;
+    char *doomed_reason;
+    /* output: unsent bytes are wbuf[wpos, wlen) */
+    unsigned char *wbuf;
+    size_t wpos, wlen, wcap;
+    unsigned busy : 1, closed : 1, lingering : 1, processing : 1, paused_reading : 1,
+        write_paused : 1, stream_started : 1, stop_sent : 1, close_after_flush : 1,
+        shut_after_flush : 1, fd_closed : 1, dead : 1;
+} fe_conn;
+
+/* ----------------------------------------------------------------- workers */
+
+enum {
+    FE_W_IDLE = 0, /* in the free stack */
+    FE_W_BUSY,     /* running a request */
+    FE_W_RETIRED,  /* no more requests; waiting for Python's stop */
+    FE_W_STOPPING, /* stop frame sent (or due when busy) */
+};
+
+struct fe_worker {
+    long long id;
+    int rfd, wfd; /* our dups; wfd == rfd for socket relays */
+    uint32_t rmask, wmask;
+    int state;
+    int stop_pending; /* send the stop frame when its request ends */
+    long long max_jobs, execs;
+    double exec_started, last_used;
+    fe_conn *conn;
+    /* input: rbuf[rpos, rlen) */
+    unsigned char *rbuf;
+    size_t rpos, rlen, rcap;
+    /* output: the rest of the request frame (in conn->frame), then ctl */
+    const unsigned char *req_p;
+    size_t req_left;
+    fr_buf ctl;
+    size_t ctl_pos;
+    struct fe_worker *next, *prev; /* all workers, in the order they came */
+    struct fe_worker *dnext;
+    unsigned dead : 1;
+};
+
+/* ------------------------------------------------------------------ engine */
+
+typedef struct {
+    fr_buf decoded; /* the body as text */
+    fr_buf arena;   /* decoded names and values */
+    fr_buf pairs;   /* (name, value) offsets */
+    fr_buf groups;  /* one per distinct name */
+    fr_buf ghash;   /* name -> group */
+    fr_buf nodes;   /* the tree */
+    fr_buf nhash;   /* (parent, key) -> node */
+    fr_buf segs;    /* one key split into its path */
+    fr_buf run;     /* one percent-decoded ASCII run */
+} fe_form_scratch;
+
+typedef struct fe_engine {
+    fe_config cfg;
+    int epfd, cmd_fd, event_fd, listen_fd;
+    pthread_t thread;
+    int thread_started, thread_done;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    fe_cmd *cmd_head, *cmd_tail;       /* under mu */
+    fe_event *ev_head, *ev_tail;       /* under mu */
+    /* ---- engine thread only from here on ---- */
+    double now;
+    time_t date_time;
+    char date[FR_DATE_LEN];
+    fe_conn *conns;           /* list of all connections */
+    fe_conn *queue_head, *queue_tail;
+    long long nconns, nqueued, in_flight, accepted, requests, ndoomed;
+    fe_worker *workers, *workers_tail;
+    fe_worker **free_stack;
+    size_t nfree, free_cap;
+    fe_conn *dead_conns;
+    fe_worker *dead_workers;
+    fe_conn *doomed; /* exec_ttl answers waiting (linked by qnext) */
+    int stopping, drained_sent, quit, accept_paused;
+    double next_tick, next_conn_check, accept_resume;
+    /* scratch */
+    fr_head head;
+    fr_resp_scratch resp;
+    fr_buf out;  /* a response head / error response being built */
+    fr_buf text; /* messages */
+    fr_buf form_json;
+    fr_buf form_err;
+    fe_form_scratch form;
+} fe_engine;
+
+/* engine_loop.c */
+void *fe_thread_main(void *arg);
+void fe_push_event(fe_engine *e, fe_event *ev);
+
+/* events (engine_loop.c) */
+fe_event *fe_event_new(int type);
+void fe_event_free(fe_event *ev);
+void fe_ev_int(fe_event *ev, const char *key, long long v);
+void fe_ev_float(fe_event *ev, const char *key, double v);
+void fe_ev_str(fe_event *ev, const char *key, const void *s, size_t n, int kind);
+void fe_ev_none(fe_event *ev, const char *key);
+
+/* engine_forms.c: an urlencoded body -> RoadRunner's JSON data tree, as
+ * fastrr/http/forms.py does it. 0 ok (JSON appended to out); 1 the form is
+ * invalid (reason in err); -1 no memory. */
+int fe_form_json(fe_form_scratch *s, const unsigned char *body, size_t n, fr_buf *out,
+                 fr_buf *err);
+void fe_form_scratch_free(fe_form_scratch *s);
+
+/* engine_text.c: texts exactly as the Python front writes them. */
+/* bytes.decode("utf-8", "replace"), appended as UTF-8. */
+int fe_utf8_replace(fr_buf *out, const unsigned char *s, size_t n);
+/* repr(bytes) */
+int fe_repr_bytes(fr_buf *out, const unsigned char *s, size_t n);
+/* repr(str) of valid UTF-8 */
+int fe_repr_str(fr_buf *out, const unsigned char *s, size_t n);
+/* html.escape(s) */
+int fe_html_escape(fr_buf *out, const unsigned char *s, size_t n);
+int fe_buf_printf(fr_buf *out, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+#endif

@@ -1,0 +1,143 @@
+"""What `fastrr bench` does with its options (the click command itself is in fastrr/cli.py)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+from pathlib import Path
+from typing import Any
+
+from fastrr.benchmark import plot, report, runner
+from fastrr.benchmark.apps import ROOT
+from fastrr.benchmark.env import SetupError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _ints(text: str | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    try:
+        values = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise SetupError(f"--connections: expected a comma list of numbers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise SetupError(f"--connections: expected positive numbers, got {text!r}")
+    return values
+
+
+def _console() -> Any:
+    try:
+        from rich.console import Console
+    except ImportError:
+        return None
+    console = Console()
+    if not console.is_terminal:  # a log file: do not squeeze the table into 80 columns
+        console = Console(width=200)
+    return console
+
+
+def _say(console: Any, text: str) -> None:
+    if console is not None:
+        console.print(text, highlight=False)
+    else:
+        print(text, flush=True)
+
+
+def compare_files(a: Path, b: Path, console: Any) -> int:
+    rows, agree, total = report.compare(report.load_json(a), report.load_json(b))
+    head = ["mode", "app", "conn", "server", "metric", a.name, b.name, "Δ median", "within noise"]
+    try:
+        from rich.table import Table
+    except ImportError:
+        for row in [head, *rows]:
+            print("  ".join(row))
+    else:
+        table = Table(*head, title=f"{a} vs {b}", title_justify="left")
+        for row in rows:
+            table.add_row(*row, style=None if row[-1] == "yes" else "red")
+        console.print(table)
+    _say(console, f"{agree} of {total} figures agree within the noise the runs report "
+                  "(min–max ranges overlap, or medians within the larger relative spread, at least 5%).")
+    return EXIT_OK
+
+
+def write_outputs(doc: dict, out_dir: Path, plots: bool, console: Any) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    images: list[Path] = []
+    if plots and doc.get("points"):
+        if plot.available():
+            images = plot.plot_all(doc, out_dir)
+        else:
+            _say(console, f"plots skipped: matplotlib is not installed; {plot.INSTALL_HINT}")
+    doc["images"] = [p.name for p in images]
+    report.write_json(doc, out_dir / "results.json")
+    (out_dir / "results.md").write_text("# fastrr vs nginx + php-fpm\n\n" + report.markdown(doc))
+    written += [out_dir / "results.json", out_dir / "results.md", *images]
+    history = ROOT / "bench" / "results" / "history"
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    report.write_json(doc, history / f"{stamp}-{'quick' if doc['options'].get('quick') else 'full'}.json")
+    return written
+
+
+def main(*, quick: bool = False, apps: str | None = None, connections: str | None = None,
+         repeats: int | None = None, duration: int | None = None, warmup: int | None = None,
+         workers: int | None = None, pin: str | None = None, threads: int | None = None, out: str | None = None,
+         profile: bool = False, update_readme: bool = False, report_file: str | None = None,
+         compare: tuple[str, str] | None = None, no_plots: bool = False, plain: bool = False) -> int:
+    console = None if plain else _console()
+    if compare:
+        return compare_files(Path(compare[0]), Path(compare[1]), console)
+    try:
+        options = runner.Options.make(quick, apps=apps, connections=_ints(connections), repeats=repeats,
+                                      duration=duration, warmup=warmup, workers=workers, pin=pin, threads=threads,
+                                      out=Path(out) if out else None, profile=profile or None)
+        if report_file:
+            doc = report.load_json(Path(report_file))
+            out_dir = Path(out) if out else Path(report_file).parent
+        else:
+            runner.apps_mod.select(options.apps)  # unknown names fail before anything starts
+            if not plot.available() and not no_plots:
+                _say(console, f"note: no PNG plots without matplotlib; {plot.INSTALL_HINT}")
+            n_apps = len(runner.apps_mod.select(options.apps))
+            estimate = options.estimate_seconds(n_apps, len(options.layouts()))
+            _say(console, f"fastrr bench{' --quick' if quick else ''}: {n_apps} apps × connections "
+                          f"{','.join(map(str, options.connections))} × {options.repeats} repeats × 2 servers, "
+                          f"{options.duration:g} s each (+{options.warmup:g} s warm-up): about "
+                          f"{estimate / 60:.1f} min")
+            doc = runner.run(options, log=lambda text: _say(console, text), plain_progress=plain)
+            out_dir = options.out_dir
+    except SetupError as exc:
+        _say(console, f"error: {exc}")
+        return EXIT_USAGE
+    except ValueError as exc:
+        _say(console, f"error: {exc}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _say(console, "interrupted: all servers stopped")
+        return EXIT_INTERRUPTED
+    written = write_outputs(doc, out_dir, not no_plots, console)
+    if console is not None:
+        report.terminal(doc, console)
+    else:
+        print(report.plain_table(doc))
+    for path in written:
+        _say(console, f"wrote {_rel(path)}")
+    if update_readme:
+        readme = ROOT / "README.md"
+        image_dir = _rel(out_dir)
+        changed = report.update_readme(readme, doc, image_dir)
+        _say(console, f"{'updated' if changed else 'unchanged'}: {_rel(readme)} (section between the bench markers)")
+    return EXIT_FAILED if doc.get("failures") else EXIT_OK
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

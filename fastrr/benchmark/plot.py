@@ -1,0 +1,181 @@
+"""PNG plots of a results document (matplotlib, the optional `bench` extra).
+
+rps.png      req/s per app and connection count, fpm vs fastrr, min–max whiskers, ratio on top
+latency.png  latency percentiles per app (log scale), one line per server × connections
+cpu.png      server CPU µs per request at one connection count, split front / PHP
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from fastrr.benchmark.report import summary
+
+COLORS = {"fpm": "#d9822b", "fastrr": "#2b6cb0"}
+LIGHT = {"fpm": "#f3c48f", "fastrr": "#9cc3ea"}
+LABELS = {"fpm": "nginx + php-fpm", "fastrr": "fastrr"}
+MARKERS = ["o", "s", "^", "D", "v"]
+PERCENTILES = ("p50", "p75", "p90", "p99", "p99.9")
+
+INSTALL_HINT = "pip install 'fastrr[bench]' (or: pip install matplotlib)"
+
+
+def available() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _plt():  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _subtitle(doc: dict) -> str:
+    e = doc["environment"]
+    o = doc["options"]
+    return (f"{e.get('date', '')[:10]} · {e.get('cpu', '?')}, {e.get('cpus', '?')} CPUs · {e.get('php', '')} · "
+            f"{o['workers']} workers/children · median of {o['repeats']} × {o['duration']:g} s, whiskers min–max")
+
+
+def _apps(points: list[dict]) -> list[tuple[str, str]]:
+    seen: dict[str, str] = {}
+    for p in points:
+        seen.setdefault(p["app"], p.get("title", p["app"]))
+    return list(seen.items())
+
+
+def _modes(doc: dict) -> list[str]:
+    out: list[str] = []
+    for p in doc["points"]:
+        if p["mode"] not in out:
+            out.append(p["mode"])
+    return out
+
+
+def plot_rps(doc: dict, path: Path) -> Path:
+    plt = _plt()
+    modes = _modes(doc)
+    apps = _apps(doc["points"])
+    fig, axes = plt.subplots(len(modes), len(apps), figsize=(3.6 * len(apps) + 0.6, 3.6 * len(modes) + 0.9),
+                             squeeze=False)
+    width = 0.38
+    for r, mode in enumerate(modes):
+        for c, (app, title) in enumerate(apps):
+            ax = axes[r][c]
+            pts = [p for p in doc["points"] if p["mode"] == mode and p["app"] == app]
+            xs = list(range(len(pts)))
+            for k, kind in enumerate(("fpm", "fastrr")):
+                s = [summary(p, kind, "rps") for p in pts]
+                med = [x.median for x in s]
+                err = [[max(0.0, x.median - x.min) for x in s], [max(0.0, x.max - x.median) for x in s]]
+                ax.bar([x + (k - 0.5) * width for x in xs], med, width, color=COLORS[kind], label=LABELS[kind],
+                       yerr=err, capsize=3, error_kw={"elinewidth": 1, "ecolor": "#333"})
+            for x, p in zip(xs, pts, strict=True):
+                ratio = p["ratios"]["rps"]["median"]
+                top = max(summary(p, k, "rps").max for k in ("fpm", "fastrr"))
+                if ratio is not None and not math.isnan(ratio) and not math.isnan(top):
+                    ax.annotate(f"{ratio:.2f}×", (x, top), xytext=(0, 4), textcoords="offset points",
+                                ha="center", fontsize=9, fontweight="bold", color="#1a365d")
+            ax.set_xticks(xs, [f"{p['connections']} conn" for p in pts])
+            ax.set_title(title if len(modes) == 1 else f"{title} ({mode})", fontsize=11)
+            ax.margins(y=0.15)
+            ax.grid(axis="y", alpha=0.3)
+            ax.set_axisbelow(True)
+            ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v >= 1000 else f"{v:g}"))
+            if c == 0:
+                ax.set_ylabel("requests / s (higher is better)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right", ncol=2, frameon=False)
+    fig.suptitle("Throughput: fastrr vs nginx + php-fpm (ratio = fastrr / fpm)", x=0.01, ha="left",
+                 fontweight="bold")
+    fig.text(0.01, 0.925 if len(modes) == 1 else 0.955, _subtitle(doc), fontsize=8, color="#555")
+    fig.tight_layout(rect=(0, 0, 1, 0.9 if len(modes) == 1 else 0.94))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_latency(doc: dict, path: Path) -> Path:
+    plt = _plt()
+    modes = _modes(doc)
+    apps = _apps(doc["points"])
+    fig, axes = plt.subplots(len(modes), len(apps), figsize=(3.6 * len(apps) + 0.6, 3.8 * len(modes) + 0.9),
+                             squeeze=False, sharey=False)
+    for r, mode in enumerate(modes):
+        for c, (app, title) in enumerate(apps):
+            ax = axes[r][c]
+            pts = [p for p in doc["points"] if p["mode"] == mode and p["app"] == app]
+            for i, p in enumerate(pts):
+                for kind in ("fpm", "fastrr"):
+                    ys = [summary(p, kind, m).median for m in PERCENTILES]
+                    ax.plot(range(len(PERCENTILES)), ys, color=COLORS[kind], marker=MARKERS[i % len(MARKERS)],
+                            linestyle="-" if kind == "fastrr" else "--", linewidth=1.4, markersize=5,
+                            label=f"{LABELS[kind]}, {p['connections']} conn")
+            ax.set_yscale("log")
+            ax.set_xticks(range(len(PERCENTILES)), [m.replace("p", "") + "%" for m in PERCENTILES])
+            ax.set_title(title if len(modes) == 1 else f"{title} ({mode})", fontsize=11)
+            ax.grid(alpha=0.3, which="both")
+            ax.set_xlabel("percentile")
+            if c == 0:
+                ax.set_ylabel("latency, ms (log; lower is better)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), frameon=False, fontsize=8)
+    fig.suptitle("Latency percentiles (solid: fastrr, dashed: nginx + php-fpm)", x=0.01, ha="left",
+                 fontweight="bold")
+    fig.text(0.01, 0.925 if len(modes) == 1 else 0.955, _subtitle(doc), fontsize=8, color="#555")
+    fig.tight_layout(rect=(0, 0.08, 1, 0.9 if len(modes) == 1 else 0.94))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_cpu(doc: dict, path: Path, connections: int = 64) -> Path | None:
+    plt = _plt()
+    mode = _modes(doc)[0]
+    pts = [p for p in doc["points"] if p["mode"] == mode and p["connections"] == connections]
+    if not pts:
+        return None
+    fig, ax = plt.subplots(figsize=(1.9 * len(pts) + 2.5, 4.2))
+    width = 0.38
+    for k, kind in enumerate(("fpm", "fastrr")):
+        xs = [i + (k - 0.5) * width for i in range(len(pts))]
+        front = [summary(p, kind, "front_us").median for p in pts]
+        php = [summary(p, kind, "php_us").median for p in pts]
+        front_label = "nginx" if kind == "fpm" else "fastrr front (Python + C)"
+        php_label = "php-fpm children" if kind == "fpm" else "fastrr PHP workers"
+        ax.bar(xs, front, width, color=LIGHT[kind], label=front_label, edgecolor=COLORS[kind])
+        ax.bar(xs, php, width, bottom=front, color=COLORS[kind], label=php_label)
+        for x, f, ph in zip(xs, front, php, strict=True):
+            if not (math.isnan(f) or math.isnan(ph)):
+                ax.annotate(f"{f + ph:.0f}", (x, f + ph), xytext=(0, 3), textcoords="offset points", ha="center",
+                            fontsize=8)
+    ax.set_xticks(range(len(pts)), [p.get("title", p["app"]) for p in pts], fontsize=9)
+    ax.set_ylabel("server CPU µs per request (lower is better)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    ax.legend(frameon=False, fontsize=8, ncol=2)
+    ax.margins(y=0.12)
+    ax.set_title(f"Where the server CPU goes ({mode}, {connections} connections)", loc="left", fontweight="bold")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_all(doc: dict, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not doc.get("points"):
+        return []
+    paths = [plot_rps(doc, out_dir / "rps.png"), plot_latency(doc, out_dir / "latency.png")]
+    cpu = plot_cpu(doc, out_dir / "cpu.png")
+    if cpu is not None:
+        paths.append(cpu)
+    return paths

@@ -1,0 +1,375 @@
+"""The measurement plan and its execution.
+
+For every layout (pinned and/or unpinned) and app: start nginx + php-fpm and
+fastrr for that app, check that both give the expected answer, then for each
+connection count run `repeats` rounds; in each round both servers are measured
+back to back (order alternating between rounds), each measurement preceded by
+its own warm-up. Both servers are stopped before the next app starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import math
+import os
+import resource
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from fastrr.benchmark import apps as apps_mod
+from fastrr.benchmark import env, phpside, procs, profile, servers, stats, wrk
+from fastrr.benchmark.apps import ROOT, App
+
+SCHEMA = 1
+METRICS = ("rps", "p50", "p75", "p90", "p99", "p99.9", "mean_ms", "cpu_us", "front_us", "php_us", "server_cores",
+           "rss_mib", "pss_mib", "non_2xx", "socket_errors", "requests", "other_load_cores", "wrk_cpu_us",
+           "ctx_switches")
+SERVER_KINDS = ("fpm", "fastrr")
+RESULTS_DIR = ROOT / "bench" / "results"
+
+
+@dataclass
+class Options:
+    quick: bool = False
+    apps: str | None = None
+    connections: tuple[int, ...] = (8, 64, 256)
+    repeats: int = 3
+    duration: float = 5.0                # seconds per measurement (wrk: whole seconds)
+    warmup: float = 1.0                  # seconds of load before each measurement, not recorded
+    workers: int = 4
+    pin: str = "pinned"                 # pinned | unpinned | both
+    threads: int = 1
+    out: Path | None = None
+    profile: bool = False
+
+    @classmethod
+    def make(cls, quick: bool = False, **given: Any) -> Options:
+        """Defaults for a full run (≤ 10 min) or --quick (≤ 2 min); explicit values win."""
+        base = cls(quick=quick, repeats=2, duration=1.0, warmup=1.0) if quick else cls()
+        for key, value in given.items():
+            if value is not None:
+                setattr(base, key, value)
+        return base
+
+    @property
+    def out_dir(self) -> Path:
+        return self.out or RESULTS_DIR / ("quick" if self.quick else "full")
+
+    def layouts(self) -> list[env.Layout]:
+        modes = ["pinned", "unpinned"] if self.pin == "both" else [self.pin]
+        return [env.layout_for(mode) for mode in modes]
+
+    def estimate_seconds(self, n_apps: int, n_layouts: int, startup: float = 1.5) -> float:
+        per_point = len(SERVER_KINDS) * self.repeats * (self.duration + self.warmup + 0.1)
+        per_app = per_point * len(self.connections) + startup
+        return n_layouts * n_apps * per_app
+
+
+@dataclass
+class Step:
+    """One measurement: what the progress bar counts."""
+
+    layout: env.Layout
+    app: App
+    connections: int
+    repeat: int
+    server: str
+
+
+def plan(options: Options, apps: Sequence[App], layouts: Sequence[env.Layout]) -> Iterator[Step]:
+    for layout in layouts:
+        for app in apps:
+            for conns in options.connections:
+                for rep in range(options.repeats):
+                    order = SERVER_KINDS if rep % 2 == 0 else tuple(reversed(SERVER_KINDS))
+                    for kind in order:
+                        yield Step(layout, app, conns, rep, kind)
+
+
+def measure(server: servers.Server, app: App, connections: int, layout: env.Layout,
+            options: Options) -> dict[str, float]:
+    """Warm-up, then one measured wrk run; returns the sample (latencies in ms, CPU in µs per request)."""
+    url = server.url(app.path)
+    script = apps_mod.WRK_SCRIPTS / app.wrk_script
+
+    def argv(duration: float) -> list[str]:
+        return wrk.command(url, connections=connections, duration=duration, threads=options.threads,
+                           script=script, script_args=app.wrk_args, prefix=layout.load_prefix)
+
+    if options.warmup > 0:
+        wrk.run(argv(options.warmup), options.warmup)
+    cpu0, front0 = server.cpu_seconds()
+    switches0 = procs.context_switches(server.roots)
+    busy0 = procs.system_busy_seconds()
+    self0 = resource.getrusage(resource.RUSAGE_SELF)
+    with procs.MemorySampler(server.roots) as mem:
+        res = wrk.run(argv(options.duration), options.duration)
+    self1 = resource.getrusage(resource.RUSAGE_SELF)
+    busy1 = procs.system_busy_seconds()
+    cpu1, front1 = server.cpu_seconds()
+    switches1 = procs.context_switches(server.roots)
+    n = max(res.requests, 1)
+    server_cpu, front_cpu = cpu1 - cpu0, front1 - front0
+    harness_cpu = (self1.ru_utime - self0.ru_utime) + (self1.ru_stime - self0.ru_stime)
+    other = (busy1 - busy0) - server_cpu - res.wrk_cpu_s - harness_cpu
+    sample: dict[str, float] = {
+        "rps": res.rps,
+        "requests": float(res.requests),
+        "mean_ms": res.mean_ms,
+        "cpu_us": server_cpu / n * 1e6,
+        "front_us": front_cpu / n * 1e6,
+        "php_us": (server_cpu - front_cpu) / n * 1e6,
+        "server_cores": server_cpu / res.duration_s if res.duration_s else math.nan,
+        "rss_mib": mem.peak.rss / 2**20,
+        "pss_mib": mem.peak.pss / 2**20,
+        "non_2xx": float(res.non_2xx),
+        "socket_errors": float(res.socket_errors),
+        "other_load_cores": max(0.0, other) / res.duration_s if res.duration_s else math.nan,
+        "wrk_cpu_us": res.wrk_cpu_s / n * 1e6,
+        "ctx_switches": (switches1 - switches0) / n,
+    }
+    for pct in ("50", "75", "90", "99", "99.9"):
+        sample[f"p{pct}"] = res.latency_ms.get(pct, math.nan)
+    return sample
+
+
+def check_app(app: App, fpm: servers.Server, fastrr: servers.Server) -> tuple[list[str], bool]:
+    """Both servers answer the benchmark request correctly; (problems, same body)."""
+    problems = []
+    bodies = []
+    for server in (fpm, fastrr):
+        try:
+            status, body = servers.request(server.port, app)
+        except OSError as exc:
+            problems.append(f"{server.label}: {exc}")
+            continue
+        bodies.append(body)
+        problem = app.check(status, body)
+        if problem:
+            problems.append(f"{server.label}: {problem}")
+    return problems, len(bodies) == 2 and bodies[0] == bodies[1]
+
+
+def point_record(layout: env.Layout, app: App, conns: int, samples: dict[str, list[dict[str, float]]]) -> dict:
+    rec: dict[str, Any] = {"mode": layout.mode, "app": app.name, "title": app.title, "connections": conns,
+                           "servers": {}, "ratios": {}}
+    for kind, rows in samples.items():
+        rec["servers"][kind] = {
+            "samples": rows,
+            "summary": {k: v.to_dict() for k, v in stats.summarize(rows, METRICS).items()},
+        }
+    a, b = samples.get("fastrr", []), samples.get("fpm", [])
+    for key in ("rps", "p50", "p90", "p99", "cpu_us"):
+        rec["ratios"][key] = stats.paired_ratios([s[key] for s in a], [s[key] for s in b]).to_dict()
+    return rec
+
+
+TARGETS = (
+    # (app, metric, comparison, threshold, text): checked at 64 connections, pinned (as anchors.md)
+    ("hello", "rps", ">=", 3.0, "hello ≥ 3x fpm req/s"),
+    ("hello", "p99", "<=", 1 / 3, "hello p99 ≤ 1/3 of fpm's"),
+    ("slim", "rps", ">=", 6.0, "Slim ≥ 6x fpm req/s"),
+)
+
+
+def evaluate_targets(points: Sequence[dict], connections: int = 64) -> list[dict]:
+    out = []
+    modes = [p["mode"] for p in points]
+    mode = "pinned" if "pinned" in modes else (modes[0] if modes else "pinned")
+    for app, metric, op, threshold, text in TARGETS:
+        rec = next((p for p in points if p["app"] == app and p["connections"] == connections and p["mode"] == mode),
+                   None)
+        if rec is None:
+            out.append({"target": text, "measured": None, "met": None, "mode": mode, "connections": connections})
+            continue
+        value = stats.Spread.from_dict(rec["ratios"][metric])
+        met = value.median >= threshold if op == ">=" else value.median <= threshold
+        out.append({"target": text, "measured": value.to_dict(), "met": bool(met), "mode": mode,
+                    "connections": connections})
+    return out
+
+
+class _PlainProgress:
+    """Fallback without rich: a line per step."""
+
+    def __init__(self, total: float):
+        self.total = total
+        self.done = 0.0
+        self.t0 = time.monotonic()
+
+    def advance(self, seconds: float, description: str) -> None:
+        self.done += seconds
+        pct = min(100.0, 100.0 * self.done / self.total) if self.total else 100.0
+        print(f"[{pct:5.1f}% {time.monotonic() - self.t0:5.0f}s] {description}", flush=True)
+
+    def log(self, text: str) -> None:
+        print(text, flush=True)
+
+    def describe(self, description: str) -> None:
+        pass
+
+
+class _RichProgress:
+    def __init__(self, progress: Any, task: Any):
+        self.progress = progress
+        self.task = task
+
+    def advance(self, seconds: float, description: str) -> None:
+        self.progress.update(self.task, advance=seconds, description=description)
+
+    def describe(self, description: str) -> None:
+        self.progress.update(self.task, description=description)
+
+    def log(self, text: str) -> None:
+        self.progress.console.print(text, highlight=False)
+
+
+@contextlib.contextmanager
+def progress_bar(total: float, plain: bool = False) -> Iterator[Any]:
+    try:
+        if plain:
+            raise ImportError
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            SpinnerColumn,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+    except ImportError:
+        yield _PlainProgress(total)
+        return
+    columns = (SpinnerColumn(), TextColumn("{task.description:<34}"), BarColumn(), TaskProgressColumn(),
+               TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())
+    with Progress(*columns, transient=False) as progress:
+        task = progress.add_task("starting", total=total)
+        yield _RichProgress(progress, task)
+        progress.update(task, completed=total, description="done")
+
+
+@contextlib.contextmanager
+def harness_affinity(layout: env.Layout) -> Iterator[None]:
+    """The harness (sampling threads included) runs on the load generator's CPU, away from the servers."""
+    if not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    old = os.sched_getaffinity(0)
+    try:
+        if layout.load_cpus is not None:
+            os.sched_setaffinity(0, {int(c) for c in layout.load_cpus.split(",")})
+        yield
+    finally:
+        os.sched_setaffinity(0, old)
+
+
+def format_sample(kind: str, s: dict[str, float]) -> str:
+    extra = ""
+    if s.get("non_2xx") or s.get("socket_errors"):
+        extra = f"  [non-2xx {s['non_2xx']:.0f}, socket errors {s['socket_errors']:.0f}]"
+    front = f" (front {s['front_us']:.1f})" if kind == "fastrr" else ""
+    return (f"{kind:>6} {s['rps']:>9,.0f} req/s  p50 {s['p50']:6.2f}  p99 {s['p99']:7.2f} ms  "
+            f"{s['cpu_us']:6.1f} CPU µs/req{front}  other load {s['other_load_cores']:.2f} cores{extra}")
+
+
+def run(options: Options, log: Callable[[str], None] = print, plain_progress: bool = False) -> dict:
+    """Runs the whole benchmark and returns the results document (see report.py for its use)."""
+    env.ensure_packages(log)
+    for tool in ("wrk", "nginx"):
+        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
+            raise env.SetupError(f"{tool} not found after installing packages")
+    selected = apps_mod.select(options.apps)
+    layouts = options.layouts()
+    machine = env.describe_machine(ROOT, servers.php_binary(), servers.fpm_binary())
+    started = time.time()
+    doc: dict[str, Any] = {
+        "schema": SCHEMA,
+        "started": _dt.datetime.fromtimestamp(started).astimezone().isoformat(timespec="seconds"),
+        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()},
+        "environment": machine,
+        "layouts": [{"mode": lay.mode, "description": lay.describe()} for lay in layouts],
+        "points": [],
+        "checks": [],
+        "failures": [],
+        "profiles": [],
+    }
+    total = options.estimate_seconds(len(selected), len(layouts), startup=0.0)
+    per_measure = options.duration + options.warmup
+    with tempfile.TemporaryDirectory(prefix="fastrr-bench-") as tmpdir, procs.Reaper() as reaper, \
+            progress_bar(total, plain_progress) as bar:
+        tmp = Path(tmpdir)
+        ini = servers.write_php_ini(tmp)
+        for layout in layouts:
+            base = tmp / layout.mode
+            base.mkdir()
+            with harness_affinity(layout):
+                bar.log(f"[{layout.mode}] {layout.describe()}; {options.workers} fpm children / fastrr workers")
+                for app in selected:
+                    app_seconds = per_measure * options.repeats * len(SERVER_KINDS) * len(options.connections)
+                    bar.describe(f"{layout.mode} · {app.name} · starting")
+                    started_servers: list[servers.Server] = []
+                    try:
+                        fpm = servers.start_fpm(app, base, ini, layout, options.workers, reaper)
+                        started_servers.append(fpm)
+                        fastrr = servers.start_fastrr(app, base, ini, layout, options.workers, reaper)
+                        started_servers.append(fastrr)
+                        problems, same = check_app(app, fpm, fastrr)
+                        doc["checks"].append({"mode": layout.mode, "app": app.name, "problems": problems,
+                                              "same_body": same})
+                        if problems:
+                            raise RuntimeError("; ".join(problems))
+                        if not same:
+                            bar.log(f"  note: {app.name}: fpm and fastrr bodies differ (both pass the check)")
+                        by_kind = {"fpm": fpm, "fastrr": fastrr}
+                        for conns in options.connections:
+                            samples: dict[str, list[dict[str, float]]] = {k: [] for k in SERVER_KINDS}
+                            for rep in range(options.repeats):
+                                order = SERVER_KINDS if rep % 2 == 0 else tuple(reversed(SERVER_KINDS))
+                                for kind in order:
+                                    bar.describe(f"{app.name} · c{conns} · {kind} · {rep + 1}/{options.repeats}")
+                                    sample = measure(by_kind[kind], app, conns, layout, options)
+                                    samples[kind].append(sample)
+                                    bar.advance(per_measure,
+                                                f"{app.name} · c{conns} · {kind} · {rep + 1}/{options.repeats}")
+                                    bar.log(f"  {layout.mode:>8} {app.name:<6} c{conns:<3} {rep + 1}/"
+                                            f"{options.repeats} " + format_sample(kind, sample))
+                            doc["points"].append(point_record(layout, app, conns, samples))
+                        if options.profile and layout is layouts[0]:
+                            bar.describe(f"{app.name} · py-spy on fastrr's front")
+                            prof = profile.profile_front(fastrr.front[0], fastrr.url(app.path), app, layout,
+                                                         options.out_dir / "profiles")
+                            doc["profiles"].append(prof)
+                            if "error" in prof:
+                                bar.log(f"  profile: {prof['error']}")
+                    except (RuntimeError, wrk.WrkError, OSError) as exc:
+                        doc["failures"].append({"mode": layout.mode, "app": app.name, "error": str(exc)})
+                        bar.log(f"  FAILED {layout.mode} {app.name}: {exc}")
+                        done = sum(1 for p in doc["points"] if p["app"] == app.name and p["mode"] == layout.mode)
+                        remaining = app_seconds * (1 - done / max(len(options.connections), 1))
+                        bar.advance(remaining, f"{app.name} · failed")
+                    finally:
+                        for server in reversed(started_servers):
+                            for proc in reversed(server.processes):
+                                reaper.stop(proc)
+        if options.profile:
+            bar.describe("PHP side alone (worker fed from a file)")
+            doc["php_side"] = {}
+            for app in selected:
+                try:
+                    doc["php_side"][app.name] = phpside.measure(app, ini, layouts[0],
+                                                                2000 if options.quick else 20000)
+                except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as exc:
+                    doc["php_side"][app.name] = {"error": str(exc)}
+    doc["finished"] = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    doc["duration_s"] = round(time.time() - started, 1)
+    doc["environment"]["loadavg_end"] = list(os.getloadavg())
+    doc["targets"] = evaluate_targets(doc["points"])
+    return doc

@@ -1,0 +1,604 @@
+"""HTTP/2 (over TLS with ALPN `h2`, or h2c with prior knowledge) on the h2 library.
+
+Data flow: data_received → h2 events → per stream: headers become an HTTP/1.1
+head that the C parser turns into a `_core.Request` (so the context encoder,
+limits and middleware are the same as for HTTP/1.1) → body (buffered, or
+multipart streamed to temp files) → one pool job per stream → worker frames →
+C `build_response` → Response → h2 HEADERS/DATA under flow control.
+
+Rules of this file:
+- Every stream is its own pool job (H2Stream implements the Job interface),
+  so concurrent streams of one connection run on different workers.
+- A stream is finished when both sides are done: the job (final worker frame,
+  worker lost, or no worker) and the output (END_STREAM sent, or the stream
+  reset / connection gone). Only then: in_flight -1, access log, temp files
+  removed. A reset stream never strands a worker: a queued job is skipped by
+  the pool, a running one runs to its end (a stream gets STOP).
+- Output obeys both flow-control windows and the transport's pause_writing;
+  pending bytes wait in the stream (`pending`), file bodies are read from the
+  file only as far as the window allows.
+- Request bodies are acknowledged (WINDOW_UPDATE) as soon as they are
+  consumed: buffered (bounded by max_request_size) or written to disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import os
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
+from h2.errors import ErrorCodes
+
+from fastrr import _core
+from fastrr.http.errors import REASONS
+from fastrr.http.forms import FormError, urlencoded_to_json
+from fastrr.http.middleware import RequestInfo
+from fastrr.http.response import FileBody, Response
+from fastrr.http.uploads import MultipartError, MultipartReceiver, boundary_from_content_type
+from fastrr.pool.worker import PONG, STREAM_STOP, Worker, WorkerProtocolError
+
+if TYPE_CHECKING:
+    from fastrr.http.server import HttpServer
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+INITIAL_WINDOW = 1 << 20  # per stream, for request bodies
+CONNECTION_WINDOW = 16 << 20
+FILE_READ = 256 << 10
+_SKIP_REQUEST = {b"host", b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding",
+                 b"upgrade", b"te", b"cookie"}
+_SKIP_RESPONSE = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"}
+
+
+class H2Stream:
+    """One request/response exchange; the pool job for it."""
+
+    __slots__ = (
+        "conn", "stream_id", "req", "info", "method", "uploads", "body", "body_limit", "request_frame",
+        "cancelled", "retries", "queued_at", "stream_started", "stop_sent", "dispatched", "job_done",
+        "output_done", "pending", "end_pending", "file", "status", "started_at", "started_wall",
+        "peer", "scheme", "error",
+    )
+
+    def __init__(self, conn: H2Connection, stream_id: int):
+        self.conn = conn
+        self.stream_id = stream_id
+        self.req: _core.Request | None = None
+        self.info: RequestInfo | None = None
+        self.method = ""
+        self.uploads: MultipartReceiver | None = None
+        self.body = bytearray()
+        self.body_limit = conn.server.cfg.max_body_bytes
+        self.request_frame = b""
+        self.cancelled = False
+        self.retries = 0
+        self.queued_at = 0.0
+        self.stream_started = False
+        self.stop_sent = False
+        self.dispatched = False
+        self.job_done = False
+        self.output_done = False
+        self.pending: deque[bytes] = deque()
+        self.end_pending = False  # END_STREAM goes with the last pending byte
+        self.file: FileBody | None = None
+        self.status = 0
+        self.started_at = 0.0
+        self.started_wall = 0.0
+        self.peer = conn.peer
+        self.scheme = conn.scheme
+        self.error: tuple[int, str] | None = None  # a request we refuse once it has been read
+
+    # -- pool job interface -----------------------------------------------------------------
+
+    def on_worker_frame(self, worker: Worker, flags: int, byte10: int,
+                        options: tuple[int, ...], payload: bytes) -> bool:
+        if byte10 & _core.PING:
+            worker.send(PONG)
+        stream = byte10 & _core.STREAM
+        if self.cancelled:
+            if stream and not self.stop_sent:
+                self.stop_sent = True
+                worker.send(STREAM_STOP)
+            if not stream:
+                self._job_finished()
+            return not stream
+        conn = self.conn
+        if flags & _core.FLAG_ERROR:
+            text = payload.decode("utf-8", "replace")
+            conn.server.log.error("worker error", error=text)
+            if self.stream_started:
+                conn.reset(self, ErrorCodes.INTERNAL_ERROR)
+            else:
+                detail = html.escape(text) if conn.server.pool.cfg.debug else ""
+                self.respond(_error(conn.server.cfg.internal_error_code, detail))
+            if not stream:
+                self._job_finished()
+            return not stream
+        if len(options) != 1 or options[0] > len(payload):
+            raise WorkerProtocolError(f"options length should be equal 1 (body offset), got {options!r}")
+        if self.stream_started:
+            if self.method != "HEAD":
+                self.send_data(payload[options[0]:], end=not stream)
+            elif not stream:
+                self.send_data(b"", end=True)
+            if stream:
+                return False
+            self._job_finished()
+            return True
+        try:
+            status, data = _core.build_response(payload, options[0], True, False, 1, False)
+        except _core.FrameError as exc:
+            conn.server.log.error("invalid response from worker", pid=worker.pid, error=str(exc))
+            self.respond(_error(conn.server.cfg.internal_error_code, str(exc)))
+            if stream:
+                self.stream_started = True
+                self.cancelled = True  # read the rest of the stream, send nothing more
+                return False
+            self._job_finished()
+            return True
+        if status < 200:
+            conn.send_informational(self, Response.from_http1(data))
+            return False
+        resp = Response.from_http1(data)
+        resp.streaming = bool(stream)
+        pipeline = conn.server.pipeline
+        if pipeline is not None and pipeline.has_response and self.info is not None:
+            pipeline.response(self.info, resp)
+        if stream:
+            self.stream_started = True
+        self.respond(resp)
+        if stream:
+            return False
+        self._job_finished()
+        return True
+
+    def on_worker_lost(self, worker: Worker, status: int, reason: str) -> None:
+        conn = self.conn
+        if not self.cancelled:
+            conn.server.log.error("request failed", pid=worker.pid, status=status, reason=reason)
+            if self.stream_started:
+                conn.reset(self, ErrorCodes.INTERNAL_ERROR)
+            else:
+                self.respond(_error(status, reason if conn.server.pool.cfg.debug else ""))
+        self._job_finished()
+
+    def on_no_worker(self, reason: str) -> None:
+        if not self.cancelled:
+            self.conn.server.log.warn("no free worker", reason=reason)
+            self.respond(_error(503, reason, [("Retry-After", "1"), ("No-Workers", "true")]))
+        self._job_finished()
+
+    # -- output ---------------------------------------------------------------------------
+
+    def respond(self, resp: Response) -> None:
+        self.status = resp.status
+        self.conn.send_response(self, resp)
+
+    def send_data(self, data: bytes, end: bool) -> None:
+        if self.cancelled or self.output_done:
+            return
+        if data:
+            self.pending.append(data)
+        if end:
+            self.end_pending = True
+        self.conn.flush()
+
+    def _job_finished(self) -> None:
+        self.job_done = True
+        self.conn.maybe_finish(self)
+
+
+def _error(status: int, detail: str, extra: list[tuple[str, str]] | None = None) -> Response:
+    reason = REASONS.get(status, "Error")
+    body = f"{status} {reason}: {detail}\n" if detail else f"{status} {reason}\n"
+    return Response.local(status, body.encode(), headers=extra)
+
+
+class H2Connection(asyncio.Protocol):
+    def __init__(self, server: HttpServer, scheme: str, remote: str, peer: str):
+        self.server = server
+        self.loop = server.loop
+        self.scheme = scheme
+        self.remote = remote
+        self.peer = peer
+        self.transport: asyncio.Transport | None = None
+        cfg = server.cfg
+        self.h2 = h2.connection.H2Connection(config=h2.config.H2Configuration(
+            client_side=False, header_encoding=None, validate_inbound_headers=True))
+        self.h2.local_settings = h2.settings.Settings(client=False, initial_values={
+            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: cfg.http2.max_concurrent_streams,
+            h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: INITIAL_WINDOW,
+            h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: cfg.max_header_size,
+            h2.settings.SettingCodes.ENABLE_PUSH: 0,
+        })
+        self.streams: dict[int, H2Stream] = {}
+        self.sending: dict[int, H2Stream] = {}  # streams with output waiting for window
+        self.closed = False
+        self.write_paused = False
+        self.deadline = 0.0
+        self.goaway_sent = False
+
+    # -- server registry interface ------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.streams)
+
+    def check_deadline(self, now: float) -> None:
+        if self.closed or self.streams or now < self.deadline:
+            return
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        """Graceful: GOAWAY, then close once the open streams are done."""
+        if self.closed or self.transport is None:
+            return
+        if not self.goaway_sent:
+            self.goaway_sent = True
+            self.h2.close_connection()
+            self._write()
+        if not self.streams:
+            self.closed = True
+            self.transport.close()
+
+    # -- asyncio protocol -----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.server.connections.add(self)  # type: ignore[arg-type]
+        self.deadline = self.loop.time() + self.server.cfg.idle_timeout
+        self.h2.initiate_connection()
+        self.h2.increment_flow_control_window(CONNECTION_WINDOW - 65535)
+        self._write()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.server.connections.discard(self)  # type: ignore[arg-type]
+        for stream in list(self.streams.values()):
+            stream.cancelled = True
+            stream.output_done = True
+            self.maybe_finish(stream)
+        self.server.on_connection_idle()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self.flush()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        try:
+            events = self.h2.receive_data(data)
+        except h2.exceptions.ProtocolError as exc:
+            self.server.log.debug("http/2 protocol error", remote=self.remote, error=str(exc))
+            self._write()
+            self.closed = True
+            if self.transport is not None:
+                self.transport.close()
+            return
+        for event in events:
+            if isinstance(event, h2.events.RequestReceived):
+                self._on_headers(event.stream_id, event.headers, event.stream_ended is not None)
+            elif isinstance(event, h2.events.DataReceived):
+                self._on_data(event.stream_id, event.data, event.flow_controlled_length)
+            elif isinstance(event, h2.events.StreamEnded):
+                stream = self.streams.get(event.stream_id)
+                if stream is not None and not stream.dispatched:
+                    self._dispatch(stream)
+            elif isinstance(event, h2.events.StreamReset):
+                stream = self.streams.get(event.stream_id)
+                if stream is not None:
+                    stream.cancelled = True
+                    stream.output_done = True
+                    self.sending.pop(stream.stream_id, None)
+                    self.maybe_finish(stream)
+            elif isinstance(event, h2.events.WindowUpdated):
+                pass  # flush() below
+            elif isinstance(event, h2.events.ConnectionTerminated):
+                self.goaway_sent = True
+                if not self.streams:
+                    self._write()
+                    self.closed = True
+                    if self.transport is not None:
+                        self.transport.close()
+                    return
+        self.flush()
+
+    # -- requests ---------------------------------------------------------------------------------
+
+    def _on_headers(self, stream_id: int, headers: list[tuple[bytes, bytes]], ended: bool) -> None:
+        stream = H2Stream(self, stream_id)
+        self.streams[stream_id] = stream
+        self.deadline = self.loop.time() + self.server.cfg.read_timeout
+        pseudo: dict[bytes, bytes] = {}
+        lines: list[bytes] = []
+        cookies: list[bytes] = []
+        host = None
+        for name, value in headers:
+            if name.startswith(b":"):
+                pseudo[name] = value
+            elif name == b"cookie":
+                cookies.append(value)
+            elif name == b"host":
+                host = value
+            elif name not in _SKIP_REQUEST:
+                lines.append(b"%s: %s\r\n" % (name, value))
+        method = pseudo.get(b":method", b"")
+        path = pseudo.get(b":path", b"")
+        stream.method = method.decode("latin-1")
+        if method == b"CONNECT" or not path:
+            stream.error = (400, "CONNECT and requests without :path are not supported")
+            return
+        authority = pseudo.get(b":authority", host or b"")
+        if cookies:
+            lines.append(b"cookie: %s\r\n" % b"; ".join(cookies))
+        head = b"%s %s HTTP/1.1\r\nhost: %s\r\n%s\r\n" % (method, path, authority, b"".join(lines))
+        cfg = self.server.cfg
+        try:
+            req = _core.parse_request(head, max(cfg.max_header_size, len(head)))
+        except _core.HttpError as exc:
+            stream.error = (exc.status, exc.reason)
+            return
+        if req is None:
+            stream.error = (400, "incomplete request head")
+            return
+        stream.req = req
+        if req.content_length > cfg.max_body_bytes:
+            stream.error = (413, f"request body of {req.content_length} bytes is over "
+                                 f"max_request_size ({cfg.max_request_size} MB)")
+            return
+        if req.body_kind == _core.BODY_MULTIPART and not ended and not cfg.raw_body \
+                and req.method not in ("HEAD", "OPTIONS"):
+            try:
+                boundary = boundary_from_content_type((req.get_header(b"content-type") or b"").decode("latin-1"))
+            except MultipartError as exc:
+                stream.error = (exc.status, exc.reason)
+                return
+            stream.uploads = MultipartReceiver(self.server.upload_policy, boundary)
+
+    def _on_data(self, stream_id: int, data: bytes, flow_length: int) -> None:
+        stream = self.streams.get(stream_id)
+        try:
+            self.h2.acknowledge_received_data(flow_length, stream_id)
+        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
+            pass
+        if stream is None or stream.error is not None or stream.dispatched:
+            return
+        self.deadline = self.loop.time() + self.server.cfg.read_timeout
+        if stream.uploads is not None:
+            stream.body_limit -= len(data)
+            if stream.body_limit < 0:
+                stream.error = (413, f"request body is over max_request_size "
+                                     f"({self.server.cfg.max_request_size} MB)")
+                stream.uploads.cleanup()
+                stream.uploads = None
+                return
+            try:
+                stream.uploads.feed(data)
+            except MultipartError as exc:
+                stream.error = (exc.status, exc.reason)
+                stream.uploads.cleanup()
+                stream.uploads = None
+            return
+        if len(stream.body) + len(data) > stream.body_limit:
+            stream.error = (413, f"request body is over max_request_size ({self.server.cfg.max_request_size} MB)")
+            stream.body = bytearray()
+            return
+        stream.body += data
+
+    def _dispatch(self, stream: H2Stream) -> None:
+        """The request is complete: answer it locally or hand it to the pool."""
+        server = self.server
+        stream.dispatched = True
+        stream.started_at = self.loop.time()
+        if server.access_log is not None:
+            stream.started_wall = time.time()
+        server.in_flight += 1
+        req = stream.req
+        if stream.error is not None or req is None:
+            status, reason = stream.error or (400, "bad request")
+            stream.job_done = True
+            stream.respond(_error(status, reason))
+            return
+        remote = self.remote
+        pipeline = server.pipeline
+        if pipeline is not None:
+            info = stream.info = RequestInfo(req, remote, self.scheme, "HTTP/2.0")
+            resp, answered_by = pipeline.request(info)
+            if resp is not None:
+                stream.job_done = True
+                pipeline.response(info, resp, answered_by)
+                stream.respond(resp)
+                return
+            req = pipeline.rewrite(info, server.cfg.max_header_size)
+            remote = info.remote
+        body: bytes | bytearray = stream.body
+        parsed = False
+        uploads = None
+        try:
+            if stream.uploads is not None:
+                stream.uploads.finish()
+                body = stream.uploads.fields_json()
+                uploads = stream.uploads.uploads_json()
+                parsed = True
+            elif req.body_kind == _core.BODY_URLENCODED and not server.cfg.raw_body \
+                    and req.method not in ("HEAD", "OPTIONS"):
+                body = urlencoded_to_json(bytes(body))
+                parsed = True
+        except (MultipartError, FormError) as exc:
+            stream.job_done = True
+            stream.respond(_error(getattr(exc, "status", 400), str(exc)))
+            return
+        context = _core.encode_http_context(req, remote, self.scheme, parsed, uploads)
+        context = context.replace(b'"protocol":"HTTP/1.1"', b'"protocol":"HTTP/2.0"', 1)
+        stream.request_frame = _core.encode_frame(_core.FLAG_JSON, context + body, [len(context)])
+        stream.body = bytearray()
+        server.pool.submit(stream)
+
+    # -- responses -----------------------------------------------------------------------------------
+
+    def send_informational(self, stream: H2Stream, resp: Response) -> None:
+        if stream.cancelled or self.closed:
+            return
+        headers = [(b":status", str(resp.status).encode())]
+        headers += [(n.lower().encode("latin-1"), v.encode("latin-1", "replace")) for n, v in resp.headers
+                    if n.lower() not in _SKIP_RESPONSE and n.lower() not in ("date", "server")]
+        try:
+            self.h2.send_headers(stream.stream_id, headers)
+        except (h2.exceptions.ProtocolError, h2.exceptions.StreamClosedError):
+            return
+        self._write()
+
+    def send_response(self, stream: H2Stream, resp: Response) -> None:
+        if stream.cancelled or stream.output_done or self.closed:
+            resp.close()
+            stream.output_done = True
+            self.maybe_finish(stream)
+            return
+        head_request = stream.method == "HEAD"
+        has_body = resp.has_body(head_request)
+        headers = [(b":status", str(resp.status).encode())]
+        for name, value in resp.headers:
+            lname = name.lower()
+            if lname not in _SKIP_RESPONSE:
+                headers.append((lname.encode("latin-1"), value.encode("latin-1", "replace")))
+        if not resp.streaming and resp.status >= 200 and resp.status not in (204, 304):
+            headers.append((b"content-length", str(resp.body_length).encode()))
+        end_now = not has_body or (not resp.streaming and resp.body_length == 0)
+        try:
+            self.h2.send_headers(stream.stream_id, headers, end_stream=end_now)
+        except (h2.exceptions.ProtocolError, h2.exceptions.StreamClosedError):
+            resp.close()
+            stream.output_done = True
+            self.maybe_finish(stream)
+            return
+        if end_now:
+            resp.close()
+            stream.output_done = True
+            self._write()
+            self.maybe_finish(stream)
+            return
+        if resp.body:
+            stream.pending.append(resp.body)
+        if resp.file is not None:
+            stream.file = resp.file
+        if not resp.streaming:
+            stream.end_pending = True
+        self.flush()
+
+    def reset(self, stream: H2Stream, code: ErrorCodes) -> None:
+        if not stream.output_done and not self.closed:
+            try:
+                self.h2.reset_stream(stream.stream_id, code)
+            except (h2.exceptions.ProtocolError, h2.exceptions.StreamClosedError):
+                pass
+        stream.cancelled = True
+        stream.output_done = True
+        self.sending.pop(stream.stream_id, None)
+        if stream.file is not None:
+            stream.file.close()
+            stream.file = None
+        self._write()
+
+    def flush(self) -> None:
+        """Send pending stream output as far as the windows allow, then write."""
+        if self.closed:
+            return
+        for stream in list(self.streams.values()):
+            if stream.output_done or not (stream.pending or stream.file is not None or stream.end_pending):
+                continue
+            if self.write_paused:
+                break
+            self._send_stream(stream)
+        self._write()
+
+    def _send_stream(self, stream: H2Stream) -> None:
+        sid = stream.stream_id
+        h2c = self.h2
+        try:
+            while True:
+                if stream.pending:
+                    data = stream.pending[0]
+                elif stream.file is not None and stream.file.count > 0:
+                    window = min(h2c.local_flow_control_window(sid), FILE_READ)
+                    if window <= 0:
+                        return
+                    f = stream.file
+                    data = os.pread(f.file, min(window, f.count), f.offset)
+                    if not data:
+                        self.reset(stream, ErrorCodes.INTERNAL_ERROR)
+                        return
+                    f.offset += len(data)
+                    f.count -= len(data)
+                    stream.pending.append(data)
+                    continue
+                else:
+                    if stream.file is not None:
+                        stream.file.close()
+                        stream.file = None
+                    if stream.end_pending:
+                        h2c.end_stream(sid)
+                        stream.output_done = True
+                        self.maybe_finish(stream)
+                    return
+                window = h2c.local_flow_control_window(sid)
+                if window <= 0:
+                    return
+                size = min(window, h2c.max_outbound_frame_size, len(data))
+                last = size == len(data) and len(stream.pending) == 1 and stream.file is None \
+                    and stream.end_pending
+                h2c.send_data(sid, data[:size], end_stream=last)
+                if size == len(data):
+                    stream.pending.popleft()
+                else:
+                    stream.pending[0] = data[size:]
+                if last:
+                    stream.output_done = True
+                    self.maybe_finish(stream)
+                    return
+        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
+            stream.output_done = True
+            stream.cancelled = True
+            stream.pending.clear()
+            if stream.file is not None:
+                stream.file.close()
+                stream.file = None
+            self.maybe_finish(stream)
+
+    def maybe_finish(self, stream: H2Stream) -> None:
+        """Close the books on a stream once its job and its output are both done."""
+        if not (stream.output_done and (stream.job_done or not stream.dispatched)):
+            return
+        if self.streams.pop(stream.stream_id, None) is None:
+            return
+        server = self.server
+        if stream.file is not None:
+            stream.file.close()
+            stream.file = None
+        if stream.uploads is not None:
+            stream.uploads.cleanup()
+            stream.uploads = None
+        if stream.dispatched:
+            server.in_flight -= 1
+            if server.access_log is not None and stream.req is not None and not stream.cancelled:
+                server.log_access(stream)  # type: ignore[arg-type]
+        if not self.streams:
+            self.deadline = self.loop.time() + server.cfg.idle_timeout
+            if (server.stopping or self.goaway_sent) and not self.closed:
+                self.shutdown()
+            server.on_connection_idle()
+
+    def _write(self) -> None:
+        data = self.h2.data_to_send()
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)

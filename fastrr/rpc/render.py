@@ -1,0 +1,68 @@
+"""`fastrr workers` output in `rr workers`'s shape: a title line per plugin and
+a boxed table PID | STATUS | EXECS | MEMORY | CPU% | CREATED, rows by PID,
+numbers formatted as go-humanize formats them (`1,234`, `26 MB`, `2 minutes ago`)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+STATUS_STYLES = {
+    "ready": "cyan", "working": "green", "inactive": "yellow", "invalid": "yellow",
+    "stopped": "red", "errored": "red",
+}
+_SI = ("B", "kB", "MB", "GB", "TB", "PB", "EB")
+
+
+def si_bytes(size: int) -> str:
+    """Size in SI units, one decimal under 10: 82 B, 1.5 kB, 26 MB."""
+    if size < 10:
+        return f"{size} B"
+    exp = min(int(math.floor(math.log(size) / math.log(1000))), len(_SI) - 1)
+    value = math.floor(size / 1000 ** exp * 10 + 0.5) / 10
+    return f"{value:.1f} {_SI[exp]}" if value < 10 else f"{value:.0f} {_SI[exp]}"
+
+
+_MINUTE, _HOUR, _DAY, _WEEK = 60, 3600, 86400, 7 * 86400
+_MONTH, _YEAR = 30 * _DAY, 365 * _DAY
+# (below this many seconds, format, divisor): go-humanize's relative time table.
+_AGES = (
+    (1, "now", 1), (2, "1 second ago", 1), (_MINUTE, "{} seconds ago", 1),
+    (2 * _MINUTE, "1 minute ago", 1), (_HOUR, "{} minutes ago", _MINUTE),
+    (2 * _HOUR, "1 hour ago", 1), (_DAY, "{} hours ago", _HOUR),
+    (2 * _DAY, "1 day ago", 1), (_WEEK, "{} days ago", _DAY),
+    (2 * _WEEK, "1 week ago", 1), (_MONTH, "{} weeks ago", _WEEK),
+    (2 * _MONTH, "1 month ago", 1), (_YEAR, "{} months ago", _MONTH),
+    (18 * _MONTH, "1 year ago", 1), (2 * _YEAR, "2 years ago", 1),
+)
+
+
+def relative_age(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    for limit, fmt, unit in _AGES:
+        if seconds < limit:
+            return fmt.format(int(seconds // unit))
+    return f"{int(seconds // _YEAR)} years ago"
+
+
+def workers_table(plugin: str, workers: list[dict[str, Any]], now: float) -> list[Any]:
+    """The title line and the table for one plugin's `informer.Workers` rows."""
+    title = Text.assemble("Workers of [", (plugin, "yellow"), "]:")
+    table = Table(box=box.SQUARE, header_style="bold")
+    for name in ("PID", "STATUS", "EXECS", "MEMORY", "CPU%", "CREATED"):
+        table.add_column(name)
+    for w in sorted(workers, key=lambda row: row.get("pid", 0)):
+        status = str(w.get("statusStr", ""))
+        table.add_row(
+            str(w.get("pid", "")),
+            Text(status, STATUS_STYLES.get(status, "")),
+            f"{int(w.get('numExecs', 0)):,}",
+            si_bytes(int(w.get("memoryUsage", 0))),
+            f"{float(w.get('CPUPercent', 0.0)):.2f}",
+            relative_age(now - int(w.get("created", 0)) / 1e9),
+        )
+    return [title, table]

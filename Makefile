@@ -6,14 +6,14 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 DEB_PACKAGES := php8.2-cli php-nyholm-psr7 php-psr-http-message php-psr-http-factory \
-                python3-venv python3-dev gcc make curl wrk
+                python3-venv python3-dev gcc make curl wrk php-google-protobuf nghttp2-client openssl
 CSRC := $(wildcard csrc/*.c csrc/*.h)
 
 .PHONY: setup serve test test-fast lint build clean bench
 
 setup: .stamp-debian $(VENV)/.stamp-deps build
 
-.stamp-debian:
+.stamp-debian: Makefile
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \

@@ -13,6 +13,7 @@ import os
 from glob import glob
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 _debug = os.environ.get("FASTRR_DEBUG") == "1"
 _sanitize = os.environ.get("FASTRR_SANITIZE", "")
@@ -38,4 +39,23 @@ core = Extension(
     extra_link_args=_ldflags,
 )
 
-setup(ext_modules=[core])
+
+# --- shm ring: fastrr/libfastrr_ring.so -------------------------------------
+# csrc/ring.c alone as a plain shared library (no Python), loaded by the PHP
+# workers through FFI (FASTRR_RING_LIB). Never sanitized: PHP runs without
+# the sanitizer runtime.
+class BuildExtWithRing(build_ext):
+    def run(self) -> None:
+        super().run()
+        out_dir = "fastrr" if self.inplace else os.path.join(self.build_lib, "fastrr")
+        target = os.path.join(out_dir, "libfastrr_ring.so")
+        sources = ["csrc/ring.c", "csrc/ring.h"]
+        if not self.force and os.path.exists(target) and all(
+                os.path.getmtime(src) <= os.path.getmtime(target) for src in sources):
+            return
+        objs = self.compiler.compile(["csrc/ring.c"], output_dir=os.path.join(self.build_temp, "ringlib"),
+                                     extra_postargs=["-O2", "-Wall", "-Wextra", "-std=c11", "-fvisibility=default"])
+        self.compiler.link_shared_object(objs, target)
+
+
+setup(ext_modules=[core], cmdclass={"build_ext": BuildExtWithRing})

@@ -26,9 +26,11 @@
 
 #define SCRATCH_KEEP (64 * 1024)
 
-static fr_buf json_buf; /* the context being built */
-static fr_buf tmp_buf;  /* one decoded cookie value at a time */
-static fr_buf ck_buf;   /* cookie entries + hash table */
+/* Thread-local: the engine thread (engine*.c) writes contexts without the
+ * GIL while Python threads may use the same functions. */
+static _Thread_local fr_buf json_buf; /* the context being built */
+static _Thread_local fr_buf tmp_buf;  /* one decoded cookie value at a time */
+static _Thread_local fr_buf ck_buf;   /* cookie entries + hash table */
 
 #define PUT_LIT(b, lit)                          \
     do {                                         \
@@ -289,7 +291,7 @@ static int write_cookies(fr_buf *b, const RequestObject *r)
 
 /* -------------------------------------------------------------- context */
 
-static int write_context(fr_buf *b, const RequestObject *r, const ctx_args *a)
+int fr_write_context_json(fr_buf *b, const RequestObject *r, const ctx_args *a)
 {
     const unsigned char *head = fr_req_head(r);
     const unsigned char *target = head + r->target_off;
@@ -401,7 +403,7 @@ PyObject *fr_py_encode_http_context(PyObject *m, PyObject *const *args, Py_ssize
         return NULL;
     json_buf.len = 0;
     PyObject *out = NULL;
-    if (write_context(&json_buf, r, &ca) == 0)
+    if (fr_write_context_json(&json_buf, r, &ca) == 0)
         out = PyBytes_FromStringAndSize(json_buf.data, (Py_ssize_t)json_buf.len);
     fr_view_release(&up);
     fr_buf_trim(&json_buf, SCRATCH_KEEP);
@@ -428,7 +430,7 @@ PyObject *fr_py_encode_http_request(PyObject *m, PyObject *const *args, Py_ssize
         return NULL;
     }
     json_buf.len = 0;
-    if (write_context(&json_buf, r, &ca) < 0)
+    if (fr_write_context_json(&json_buf, r, &ca) < 0)
         goto done;
     unsigned long long plen = (unsigned long long)json_buf.len + (unsigned long long)body.len;
     if (plen > 0xFFFFFFFFull) {

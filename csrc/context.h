@@ -27,6 +27,11 @@ typedef struct {
 int fr_ctx_args_get(PyObject *req, PyObject *remote, PyObject *scheme, PyObject *parsed,
                     PyObject *uploads, const RequestObject **r, ctx_args *a, fr_view *up_view);
 
+/* Append RoadRunner's JSON request context for r to b (the body of
+ * encode_http_context). GIL-free: its scratch buffers are thread-local, so
+ * the engine thread calls it too. 0 / -1 (no memory). */
+int fr_write_context_json(fr_buf *b, const RequestObject *r, const ctx_args *a);
+
 /* Go's textproto.CanonicalMIMEHeaderKey of a token, appended to b; the
  * caller has reserved n bytes. */
 void fr_put_canonical(fr_buf *b, const unsigned char *s, size_t n);

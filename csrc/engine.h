@@ -17,6 +17,7 @@
 
 #include "context.h"
 #include "hotpath.h"
+#include "proto.h"
 #include "http_parser.h"
 #include "request.h"
 
@@ -37,6 +38,7 @@ typedef struct {
     int log_level;               /* events for log lines below it are not made */
     int access_log;              /* 0 none, 1 "http log", 2 "http access log" */
     int max_stop_retries;
+    int proto;                   /* http.codec proto: http.v1.Request contexts */
     size_t pipeline_limit;
     unsigned long long max_worker_memory; /* bytes, 0: no check */
 } fe_config;
@@ -44,7 +46,7 @@ typedef struct {
 /* ------------------------------------------------------------------ events */
 
 enum {
-    FE_EV_FAILED = 1,     /* id, text: worker lost (EOF, I/O or protocol error) */
+    FE_EV_FAILED = 1,     /* id, text, io: worker lost (EOF / I/O error, or protocol error) */
     FE_EV_STOP_REQUESTED, /* id: worker sent {"stop":true}; its request went elsewhere */
     FE_EV_EXEC_TTL,       /* id, text: exec_ttl passed; kill it */
     FE_EV_MAX_JOBS,       /* id: served max_jobs; retire it */
@@ -53,6 +55,10 @@ enum {
     FE_EV_DRAINED,        /* stopping and nothing in flight any more */
     FE_EV_LOG,            /* level, text = message, fields */
     FE_EV_ACCESS,         /* one request done (fields for the access log) */
+    FE_EV_UPLOAD_START,   /* id = upload token, field content_type: a multipart body begins */
+    FE_EV_UPLOAD_DATA,    /* id, msg = the next body bytes (ack them with upload_ack) */
+    FE_EV_UPLOAD_END,     /* id: the body is complete; answer upload_done / upload_fail */
+    FE_EV_UPLOAD_DROP,    /* id: the request is over (or gone): remove its temp files */
 };
 
 enum { FE_F_INT, FE_F_FLOAT, FE_F_UTF8, FE_F_LATIN1, FE_F_NONE };
@@ -75,6 +81,7 @@ typedef struct fe_event {
     const char *text; /* static */
     char *msg;        /* owned text for FAILED / EXEC_TTL */
     size_t msg_len;
+    int io;           /* FAILED: the relay broke (not a protocol error) */
     int nfields;
     fe_field fields[FE_MAX_FIELDS];
 } fe_event;
@@ -85,18 +92,23 @@ enum {
     FE_CMD_LISTEN = 1,
     FE_CMD_ADD_WORKER,
     FE_CMD_STOP_WORKER,
+    FE_CMD_RESUME_WORKER,
     FE_CMD_REMOVE_WORKER,
     FE_CMD_STOP_ACCEPTING,
     FE_CMD_ABORT_CONNECTIONS,
     FE_CMD_STATS,
     FE_CMD_QUIT,
+    FE_CMD_UPLOAD_GO,
+    FE_CMD_UPLOAD_ACK,
+    FE_CMD_UPLOAD_DONE,
+    FE_CMD_UPLOAD_FAIL,
 };
 
 typedef struct {
     long long id;
     int state; /* FE_W_* */
     long long execs;
-    double last_used;
+    double last_used, exec_started; /* exec_started 0: never ran a request */
 } fe_worker_stat;
 
 typedef struct {
@@ -113,6 +125,9 @@ typedef struct fe_cmd {
     long long max_jobs;
     const char *text; /* borrowed: the caller waits */
     size_t text_len;
+    const char *text2; /* borrowed; NULL: none */
+    size_t text2_len;
+    int status;
     long long result;
     fe_stats *stats;
     int done;
@@ -150,6 +165,12 @@ typedef struct fe_conn {
     int retries;
     double queued_at, deadline, started_at, started_wall;
     int status;
+    /* multipart bodies go to Python (engine_pool.py) and come back as JSON */
+    unsigned long long upload; /* token, 0: none */
+    int upload_state;          /* FE_UP_* */
+    size_t upload_unacked;     /* bytes sent to Python, not yet consumed */
+    fr_buf up_fields, up_files;
+    int up_has_files;
     /* exec_ttl: the answer held until the worker is gone */
     int doomed_status;
     long long doomed_pid;
@@ -160,8 +181,10 @@ typedef struct fe_conn {
     size_t wpos, wlen, wcap;
     unsigned busy : 1, closed : 1, lingering : 1, processing : 1, paused_reading : 1,
         write_paused : 1, stream_started : 1, stop_sent : 1, close_after_flush : 1,
-        shut_after_flush : 1, fd_closed : 1, dead : 1;
+        shut_after_flush : 1, fd_closed : 1, dead : 1, upload_paused : 1, continue_pending : 1;
 } fe_conn;
+
+enum { FE_UP_NONE = 0, FE_UP_WAIT_GO, FE_UP_STREAM, FE_UP_WAIT_DONE, FE_UP_READY };
 
 /* ----------------------------------------------------------------- workers */
 
@@ -231,6 +254,7 @@ typedef struct fe_engine {
     fe_worker *dead_workers;
     fe_conn *doomed; /* exec_ttl answers waiting (linked by qnext) */
     int stopping, drained_sent, quit, accept_paused;
+    unsigned long long upload_seq;
     double next_tick, next_conn_check, accept_resume;
     /* scratch */
     fr_head head;
@@ -239,6 +263,7 @@ typedef struct fe_engine {
     fr_buf text; /* messages */
     fr_buf form_json;
     fr_buf form_err;
+    fr_buf pb_scratch; /* cookies, for the protobuf context */
     fe_form_scratch form;
 } fe_engine;
 

@@ -46,6 +46,7 @@
 #define WORKER_READ (256 * 1024)
 #define BUF_KEEP (256 * 1024)
 #define MAX_EVENTS 256
+#define UPLOAD_WINDOW (1u << 20) /* multipart bytes in Python's hands at most */
 
 static const char CONTINUE[] = "HTTP/1.1 100 Continue\r\n\r\n";
 static const char LAST_CHUNK[] = "0\r\n\r\n";
@@ -175,6 +176,9 @@ static void push_worker_event(fe_engine *e, int type, long long id, const char *
     if (ev == NULL)
         return;
     ev->id = id;
+    ev->io = type == FE_EV_FAILED && msg != NULL && (strncmp(msg, "relay closed", 12) == 0 ||
+                                                    strncmp(msg, "read failed", 11) == 0 ||
+                                                    strncmp(msg, "write failed", 12) == 0);
     if (msg != NULL) {
         ev->msg = malloc(n ? n : 1);
         if (ev->msg != NULL) {
@@ -254,7 +258,7 @@ static void conn_set_mask(fe_engine *e, fe_conn *c)
     if (c->fd_closed)
         return;
     uint32_t m = 0;
-    if (!c->paused_reading && !c->close_after_flush)
+    if (!c->paused_reading && !c->upload_paused && !c->close_after_flush)
         m |= EPOLLIN;
     if (c->wlen > c->wpos)
         m |= EPOLLOUT;
@@ -282,7 +286,26 @@ static void conn_free(fe_conn *c)
     fr_buf_trim(&c->reqmem, 0);
     fr_buf_trim(&c->cbody, 0);
     fr_buf_trim(&c->frame, 0);
+    fr_buf_trim(&c->up_fields, 0);
+    fr_buf_trim(&c->up_files, 0);
     free(c);
+}
+
+/* connection.py _drop_uploads: Python removes the temp files. */
+static void conn_drop_upload(fe_engine *e, fe_conn *c)
+{
+    if (c->upload == 0)
+        return;
+    fe_event *ev = fe_event_new(FE_EV_UPLOAD_DROP);
+    if (ev != NULL) {
+        ev->id = (long long)c->upload;
+        fe_push_event(e, ev);
+    }
+    c->upload = 0;
+    c->upload_state = FE_UP_NONE;
+    c->upload_unacked = 0;
+    c->upload_paused = 0;
+    c->continue_pending = 0;
 }
 
 static void conn_close_fd(fe_engine *e, fe_conn *c)
@@ -568,6 +591,7 @@ static void conn_finish(fe_engine *e, fe_conn *c, int keep_alive)
 {
     if (e->cfg.access_log)
         emit_access(e, c);
+    conn_drop_upload(e, c);
     c->req = NULL;
     c->busy = 0;
     if (c->job != FE_JOB_NONE)
@@ -606,6 +630,7 @@ static void conn_reject(fe_engine *e, fe_conn *c, int status, const char *reason
     c->req = NULL;
     c->chunked_on = 0;
     c->body_left = -1;
+    conn_drop_upload(e, c);
     if (c->fd_closed || c->closed || c->lingering)
         return;
     conn_send_error(e, c, status, reason, n, 0, "", 0);
@@ -684,8 +709,19 @@ static const char *conn_encode(fe_engine *e, fe_conn *c, const unsigned char *bo
 {
     const RequestObject *r = c->req;
     int parsed = 0;
-    if (r->body_kind == FR_BODY_URLENCODED && !e->cfg.raw_body && !req_is(r, "HEAD", 4) &&
-        !req_is(r, "OPTIONS", 7)) {
+    const unsigned char *uploads = NULL;
+    size_t uploads_len = 0;
+    if (c->upload) { /* multipart: the fields and files trees from Python */
+        body = (const unsigned char *)c->up_fields.data;
+        blen = c->up_fields.len;
+        parsed = 1;
+        if (c->up_has_files) {
+            uploads = (const unsigned char *)c->up_files.data;
+            uploads_len = c->up_files.len;
+        }
+    }
+    else if (r->body_kind == FR_BODY_URLENCODED && !e->cfg.raw_body && !req_is(r, "HEAD", 4) &&
+             !req_is(r, "OPTIONS", 7)) {
         e->form_json.len = e->form_err.len = 0;
         int rc = fe_form_json(&e->form, body, blen, &e->form_json, &e->form_err);
         if (rc != 0) {
@@ -704,20 +740,23 @@ static const char *conn_encode(fe_engine *e, fe_conn *c, const unsigned char *bo
     a.scheme = "http";
     a.scheme_len = 4;
     a.parsed = parsed;
+    a.uploads = uploads;
+    a.uploads_len = (Py_ssize_t)uploads_len;
     fr_buf *f = &c->frame;
     f->len = 0;
     if (fr_buf_reserve(f, 16 + 512 + blen) < 0)
         return "";
     f->len = 16;
-    if (fr_write_context_json(f, r, &a) < 0)
+    if (e->cfg.proto ? fr_proto_encode_request(f, &e->pb_scratch, r, &a) < 0
+                     : fr_write_context_json(f, r, &a) < 0)
         return "";
     uint32_t ctx_len = (uint32_t)(f->len - 16);
     if (fr_buf_append(f, body, blen) < 0)
         return "";
     if (f->len - 16 > 0xFFFFFFFFull)
         return "request too large for one frame";
-    fr_write_frame_header((unsigned char *)f->data, 0x08 /* FLAG_JSON */, (uint32_t)(f->len - 16),
-                          &ctx_len, 1, 0);
+    fr_write_frame_header((unsigned char *)f->data, e->cfg.proto ? 0x80 : 0x08 /* PROTO / JSON */,
+                          (uint32_t)(f->len - 16), &ctx_len, 1, 0);
     return NULL;
 }
 
@@ -738,6 +777,78 @@ static void conn_submit(fe_engine *e, fe_conn *c)
     e->requests++;
     c->job = FE_JOB_QUEUED; /* handed to the pool; pool_submit decides */
     pool_submit(e, c);
+}
+
+static void upload_forward(fe_engine *e, fe_conn *c, const unsigned char *p, size_t n)
+{
+    fe_event *ev = fe_event_new(FE_EV_UPLOAD_DATA);
+    if (ev != NULL && (ev->msg = malloc(n ? n : 1)) != NULL) {
+        ev->id = (long long)c->upload;
+        memcpy(ev->msg, p, n);
+        ev->msg_len = n;
+        fe_push_event(e, ev);
+    }
+    else
+        free(ev);
+    c->upload_unacked += n;
+}
+
+/* connection.py's multipart branch: the body goes to Python's
+ * MultipartReceiver while it arrives (at most UPLOAD_WINDOW unconsumed).
+ * 1 when the fields/files trees are back and the frame can be built. */
+static int conn_upload_step(fe_engine *e, fe_conn *c)
+{
+    if (c->upload_state == FE_UP_READY)
+        return 1;
+    if (c->upload_state != FE_UP_STREAM)
+        return 0; /* waiting for Python */
+    if (c->continue_pending) {
+        c->continue_pending = 0;
+        conn_send1(e, c, CONTINUE, sizeof(CONTINUE) - 1);
+    }
+    while (c->upload_unacked < UPLOAD_WINDOW) {
+        size_t avail = c->rlen - c->rpos;
+        if (c->chunked_on) {
+            ptrdiff_t n = fr_chunked_run(&c->chunked, c->rbuf + c->rpos, avail, sink_buf, &c->cbody);
+            if (n == -1) {
+                conn_reject(e, c, c->chunked.err_status, c->chunked.err_reason,
+                            strlen(c->chunked.err_reason));
+                return 0;
+            }
+            if (n < 0) {
+                conn_abort(e, c);
+                return 0;
+            }
+            c->rpos += (size_t)n;
+            if (c->cbody.len)
+                upload_forward(e, c, (const unsigned char *)c->cbody.data, c->cbody.len);
+            c->cbody.len = 0;
+            if (!fr_chunked_done(&c->chunked))
+                return 0;
+            c->chunked_on = 0;
+        }
+        else {
+            size_t size = avail < (size_t)c->body_left ? avail : (size_t)c->body_left;
+            if (size > UPLOAD_WINDOW - c->upload_unacked)
+                size = UPLOAD_WINDOW - c->upload_unacked;
+            if (size == 0)
+                return 0;
+            upload_forward(e, c, c->rbuf + c->rpos, size);
+            c->rpos += size;
+            c->body_left -= (long long)size;
+            if (c->body_left > 0)
+                continue;
+            c->body_left = -1;
+        }
+        fe_event *ev = fe_event_new(FE_EV_UPLOAD_END);
+        if (ev != NULL) {
+            ev->id = (long long)c->upload;
+            fe_push_event(e, ev);
+        }
+        c->upload_state = FE_UP_WAIT_DONE;
+        return 0;
+    }
+    return 0;
 }
 
 /* connection.py _process / _process_buffered */
@@ -786,20 +897,47 @@ static void conn_process(fe_engine *e, fe_conn *c)
                     break;
                 }
                 c->body_left = r->content_length;
-                /* room for the whole body, so it is read in place */
-                if (rbuf_reserve(&c->rbuf, &c->rpos, &c->rlen, &c->rcap,
-                                 (size_t)c->body_left > avail ? (size_t)c->body_left - avail : 0) < 0) {
-                    conn_abort(e, c);
-                    break;
-                }
+            }
+            int has_body = c->chunked_on || c->body_left > 0;
+            int multipart = r->body_kind == FR_BODY_MULTIPART && has_body && !e->cfg.raw_body &&
+                            !req_is(r, "HEAD", 4) && !req_is(r, "OPTIONS", 7);
+            /* room for the whole body, so it is read in place (not for
+             * multipart: that streams through a window) */
+            if (!multipart && c->body_left > 0 &&
+                rbuf_reserve(&c->rbuf, &c->rpos, &c->rlen, &c->rcap,
+                             (size_t)c->body_left > avail ? (size_t)c->body_left - avail : 0) < 0) {
+                conn_abort(e, c);
+                break;
             }
             long long need = c->body_left > 1 ? c->body_left : 1;
-            if (r->expect_continue && (c->chunked_on || c->body_left > 0) && (long long)avail < need)
+            int want_continue = r->expect_continue && has_body && (long long)avail < need;
+            if (multipart) {
+                c->upload = ++e->upload_seq;
+                c->upload_state = FE_UP_WAIT_GO;
+                c->upload_unacked = 0;
+                c->up_has_files = 0;
+                c->continue_pending = want_continue; /* once Python has the boundary */
+                fe_event *ev = fe_event_new(FE_EV_UPLOAD_START);
+                if (ev != NULL) {
+                    size_t n;
+                    const unsigned char *ct = req_header(r, "content-type", 12, &n);
+                    ev->id = (long long)c->upload;
+                    fe_ev_str(ev, "content_type", ct ? ct : (const unsigned char *)"", ct ? n : 0,
+                              FE_F_LATIN1);
+                    fe_push_event(e, ev);
+                }
+            }
+            else if (want_continue)
                 conn_send1(e, c, CONTINUE, sizeof(CONTINUE) - 1);
         }
+        if (c->upload && !conn_upload_step(e, c))
+            break;
         const unsigned char *body = (const unsigned char *)"";
         size_t blen = 0, consume = 0;
-        if (c->chunked_on) {
+        if (c->upload) {
+            /* conn_encode takes the trees from c->up_fields / up_files */
+        }
+        else if (c->chunked_on) {
             ptrdiff_t n = fr_chunked_run(&c->chunked, c->rbuf + c->rpos, avail, sink_buf, &c->cbody);
             if (n == -1) {
                 conn_reject(e, c, c->chunked.err_status, c->chunked.err_reason,
@@ -844,6 +982,13 @@ static void conn_process(fe_engine *e, fe_conn *c)
         c->paused_reading = 0;
         conn_set_mask(e, c);
     }
+    /* multipart flow control: Python consumes at its pace */
+    int hold = c->upload && (c->upload_state == FE_UP_WAIT_GO || c->upload_state == FE_UP_STREAM) &&
+               (c->upload_unacked >= UPLOAD_WINDOW || c->rlen - c->rpos >= UPLOAD_WINDOW);
+    if (hold != (int)c->upload_paused) {
+        c->upload_paused = hold ? 1 : 0;
+        conn_set_mask(e, c);
+    }
 }
 
 /* connection.py data_received, for one recv() worth of bytes */
@@ -866,7 +1011,7 @@ static void conn_data(fe_engine *e, fe_conn *c, size_t n)
 static void conn_readable(fe_engine *e, fe_conn *c)
 {
     for (int round = 0; round < 64; round++) {
-        if (c->fd_closed || c->close_after_flush || c->paused_reading)
+        if (c->fd_closed || c->close_after_flush || c->paused_reading || c->upload_paused)
             return;
         if (c->lingering) { /* discard what a rejected client still sends */
             unsigned char junk[16384];
@@ -1385,7 +1530,7 @@ static int conn_on_frame(fe_engine *e, fe_conn *c, fe_worker *w, unsigned flags,
     e->out.len = 0;
     int rc = fr_build_response_head(&e->resp, &e->out, payload, plen, ctx_len,
                                     c->req->keep_alive && !e->stopping, is_head, minor, stream,
-                                    date_now(e), &info, err);
+                                    flags, date_now(e), &info, err);
     if (rc < 0) {
         if (rc == -2)
             snprintf(err, sizeof(err), "out of memory");
@@ -1780,6 +1925,63 @@ static long long cmd_stop_worker(fe_engine *e, long long id)
     }
 }
 
+static fe_conn *find_upload(fe_engine *e, unsigned long long token)
+{
+    if (token == 0)
+        return NULL;
+    for (fe_conn *c = e->conns; c; c = c->next)
+        if (c->upload == token)
+            return c;
+    return NULL;
+}
+
+static long long cmd_upload(fe_engine *e, fe_cmd *cmd)
+{
+    fe_conn *c = find_upload(e, (unsigned long long)cmd->id);
+    if (c == NULL)
+        return 0;
+    switch (cmd->op) {
+    case FE_CMD_UPLOAD_GO:
+        if (c->upload_state == FE_UP_WAIT_GO)
+            c->upload_state = FE_UP_STREAM;
+        break;
+    case FE_CMD_UPLOAD_ACK: {
+        size_t n = (size_t)cmd->max_jobs;
+        c->upload_unacked = n > c->upload_unacked ? 0 : c->upload_unacked - n;
+        break;
+    }
+    case FE_CMD_UPLOAD_DONE:
+        if (c->upload_state != FE_UP_WAIT_DONE)
+            return 0;
+        c->up_fields.len = c->up_files.len = 0;
+        if (fr_buf_append(&c->up_fields, cmd->text, cmd->text_len) < 0 ||
+            (cmd->text2 != NULL && fr_buf_append(&c->up_files, cmd->text2, cmd->text2_len) < 0)) {
+            conn_abort(e, c);
+            return 0;
+        }
+        c->up_has_files = cmd->text2 != NULL && cmd->text2_len > 0;
+        c->upload_state = FE_UP_READY;
+        break;
+    case FE_CMD_UPLOAD_FAIL:
+        conn_reject(e, c, cmd->status, cmd->text, cmd->text_len);
+        return 1;
+    default:
+        return 0;
+    }
+    conn_process(e, c);
+    return 1;
+}
+
+/* A worker held after a request (max_memory) goes back to work. */
+static long long cmd_resume_worker(fe_engine *e, long long id)
+{
+    fe_worker *w = worker_find(e, id);
+    if (w == NULL || w->state != FE_W_RETIRED)
+        return 0;
+    worker_idle(e, w);
+    return 1;
+}
+
 static long long cmd_remove_worker(fe_engine *e, long long id, const char *reason, size_t n)
 {
     fe_worker *w = worker_find(e, id);
@@ -1838,7 +2040,9 @@ static void cmd_stats(fe_engine *e, fe_stats *st)
         st->workers[i].id = w->id;
         st->workers[i].state = w->state;
         st->workers[i].execs = w->execs;
-        st->workers[i].last_used = w->last_used;
+        /* a busy worker is not idle: idle_ttl must not see it as such */
+        st->workers[i].last_used = w->state == FE_W_BUSY ? e->now : w->last_used;
+        st->workers[i].exec_started = w->exec_started;
     }
 }
 
@@ -1863,11 +2067,16 @@ static void run_commands(fe_engine *e)
         }
         case FE_CMD_ADD_WORKER: c->result = cmd_add_worker(e, c); break;
         case FE_CMD_STOP_WORKER: c->result = cmd_stop_worker(e, c->id); break;
+        case FE_CMD_RESUME_WORKER: c->result = cmd_resume_worker(e, c->id); break;
         case FE_CMD_REMOVE_WORKER: c->result = cmd_remove_worker(e, c->id, c->text, c->text_len); break;
         case FE_CMD_STOP_ACCEPTING: cmd_stop_accepting(e); break;
         case FE_CMD_ABORT_CONNECTIONS: cmd_abort_connections(e); break;
         case FE_CMD_STATS: cmd_stats(e, c->stats); break;
         case FE_CMD_QUIT: e->quit = 1; break;
+        case FE_CMD_UPLOAD_GO:
+        case FE_CMD_UPLOAD_ACK:
+        case FE_CMD_UPLOAD_DONE:
+        case FE_CMD_UPLOAD_FAIL: c->result = cmd_upload(e, c); break;
         default: break;
         }
     }
@@ -1885,6 +2094,7 @@ static void free_dead(fe_engine *e)
     while (e->dead_conns) {
         fe_conn *c = e->dead_conns;
         e->dead_conns = c->dnext;
+        conn_drop_upload(e, c); /* the client left mid-upload, or its job ended */
         conn_free(c);
     }
     while (e->dead_workers) {

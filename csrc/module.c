@@ -10,6 +10,15 @@
 
 #define FASTCALL_KW(f) ((PyCFunction)(void (*)(void))(f))
 
+/* --- shm ring (ring.c, ring_py.c) --- */
+int fr_ring_init(PyObject *module);
+/* --- end shm ring --- */
+
+/* --- C HTTP engine (engine*.c) --- */
+int fr_engine_init(PyObject *module);
+PyObject *fr_py_form_json(PyObject *m, PyObject *arg);
+/* --- end C HTTP engine --- */
+
 static PyMethodDef core_methods[] = {
     {"crc32", (PyCFunction)fr_py_crc32, METH_O,
      "crc32(data) -> int\n\nCRC-32/IEEE of data (same as zlib.crc32)."},
@@ -47,6 +56,11 @@ static PyMethodDef core_methods[] = {
      "proto_response_to_json(ctx) -> bytes\n\n"
      "An http.v1.Response context as the JSON response context build_response reads."},
     /* --- end protobuf contexts --- */
+    /* --- C HTTP engine (engine*.c) --- */
+    {"_form_json", (PyCFunction)fr_py_form_json, METH_O,
+     "_form_json(body) -> bytes\n\nThe engine's urlencoded-form encoder (tests only): the JSON "
+     "data tree, or ValueError(reason) for a form the engine answers with 400."},
+    /* --- end C HTTP engine --- */
     {NULL, NULL, 0, NULL},
 };
 
@@ -82,6 +96,14 @@ PyMODINIT_FUNC PyInit__core(void)
         goto fail;
     if (fr_request_init(m) < 0 || fr_chunked_init(m) < 0 || fr_response_init(m) < 0)
         goto fail;
+    /* --- shm ring (ring.c, ring_py.c) --- */
+    if (fr_ring_init(m) < 0)
+        goto fail;
+    /* --- end shm ring --- */
+    /* --- C HTTP engine (engine*.c) --- */
+    if (fr_engine_init(m) < 0)
+        goto fail;
+    /* --- end C HTTP engine --- */
     return m;
 fail:
     Py_DECREF(m);

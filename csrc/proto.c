@@ -644,31 +644,47 @@ void fr_pb_values_init(fr_pb_values *it, const fr_pb_header *h)
 {
     it->p = h->ent;
     it->end = h->ent + h->ent_len;
-    it->vp = it->vend = NULL;
+    it->vp = it->vend = h->ent; /* no HeaderValue being walked */
 }
 
 int fr_pb_values_next(fr_pb_values *it, const unsigned char **v, size_t *n)
 {
-    /* The entry was validated: no read below can fail. */
+    /* The entry was validated: no read below can fail, and every length
+     * stays inside its message. The fast paths are what PHP sends: tag
+     * and length one byte each. */
     uint32_t f = 0;
     int wt = 0;
     for (;;) {
-        if (it->vp != NULL) {
-            pb_rd r = {it->vp, it->vend, NULL};
-            while (r.p < r.end) {
-                (void)rd_tag(&r, &f, &wt);
-                if (f == 1) {
-                    (void)rd_len(&r, v, n);
-                    it->vp = r.p;
-                    return 1;
-                }
-                (void)rd_skip(&r, f, wt, 0);
+        while (it->vp < it->vend) {
+            const unsigned char *q = it->vp;
+            if (q[0] == TAG_HV_VALUE && q[1] < 0x80) {
+                *v = q + 2;
+                *n = q[1];
+                it->vp = q + 2 + q[1];
+                return 1;
             }
-            it->vp = it->vend = NULL;
+            pb_rd r = {q, it->vend, NULL};
+            (void)rd_tag(&r, &f, &wt);
+            if (f == 1) {
+                (void)rd_len(&r, v, n);
+                it->vp = r.p;
+                return 1;
+            }
+            (void)rd_skip(&r, f, wt, 0);
+            it->vp = r.p;
         }
         if (it->p >= it->end)
             return 0;
-        pb_rd r = {it->p, it->end, NULL};
+        const unsigned char *q = it->p;
+        if ((q[0] == TAG_MAP_KEY || q[0] == TAG_MAP_VALUE) && q[1] < 0x80) {
+            it->p = q + 2 + q[1];
+            if (q[0] == TAG_MAP_VALUE) {
+                it->vp = q + 2;
+                it->vend = it->p;
+            }
+            continue;
+        }
+        pb_rd r = {q, it->end, NULL};
         (void)rd_tag(&r, &f, &wt);
         if (f == 2) {
             const unsigned char *s = NULL;

@@ -63,7 +63,7 @@ int fr_proto_parse_response(fr_buf *ents, const unsigned char *p, size_t n, fr_p
  * the entry, in order; the entry was validated by the parse). */
 typedef struct {
     const unsigned char *p, *end;   /* the map entry */
-    const unsigned char *vp, *vend; /* the HeaderValue being walked, or NULL */
+    const unsigned char *vp, *vend; /* the HeaderValue being walked (empty: none) */
 } fr_pb_values;
 
 void fr_pb_values_init(fr_pb_values *it, const fr_pb_header *h);

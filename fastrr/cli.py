@@ -142,27 +142,50 @@ def _fail(message: str) -> None:
     sys.exit(EXIT_ERROR)
 
 
-def _load(opts: dict[str, Any]) -> Config:
-    from fastrr.config import ConfigError, load_config
+def _rpc_target(opts: dict[str, Any]) -> tuple[str, str]:
+    """The RPC address from the same config as `serve` (with -o, -w, --dotenv),
+    and what to say when nothing answers there.
 
+    Only `rpc.listen` matters here, so a config that `serve` would reject for
+    other reasons still works: Laravel Octane runs `rr reset -o rpc.listen=... -s`
+    next to an empty .rr.yaml, and expects silence on stderr.
+    """
+    from fastrr.config import ConfigError, load_config
+    from fastrr.config.loader import load_raw
+    from fastrr.config.schema import _listen
+
+    base = os.path.abspath(opts["workdir"] or ".")
+    path = os.path.join(base, opts["config"] or ".rr.yaml")
     try:
-        return load_config(opts["config"] or ".rr.yaml", opts["workdir"], opts["overrides"], opts["dotenv"])
+        return _rpc_address(load_config(path, opts["workdir"], opts["overrides"], opts["dotenv"]))
     except ConfigError as exc:
-        _fail(str(exc))
-        raise AssertionError("unreachable") from None
+        error = exc
+    try:
+        raw = load_raw(path, opts["overrides"])
+        section = raw.get("rpc")
+        if not isinstance(section, dict):
+            return DEFAULT_RPC, _NO_RPC_HINT
+        listen = section.get("listen")
+        return (_listen("rpc.listen", listen) if listen else DEFAULT_RPC), "is fastrr serve running?"
+    except ConfigError as exc:
+        error = exc
+    _fail(str(error))
+    raise AssertionError("unreachable")
+
+
+_NO_RPC_HINT = "is fastrr serve running? the config has no rpc section, so the server does not listen for RPC"
 
 
 def _rpc_address(config: Config) -> tuple[str, str]:
-    """The RPC address and what to say when nothing answers there."""
     if config.rpc_listen:
         return config.rpc_listen, "is fastrr serve running?"
-    return DEFAULT_RPC, "is fastrr serve running? the config has no rpc section, so the server does not listen for RPC"
+    return DEFAULT_RPC, _NO_RPC_HINT
 
 
-def _connect(config: Config, timeout: float = 10.0) -> Any:
+def _connect(target: tuple[str, str], timeout: float = 10.0) -> Any:
     from fastrr.rpc.client import RpcClient, RpcUnreachable
 
-    address, hint = _rpc_address(config)
+    address, hint = target
     try:
         return RpcClient(address, timeout)
     except RpcUnreachable:
@@ -189,9 +212,9 @@ def reset(ctx: click.Context, plugins: tuple[str, ...], **local: Any) -> None:
     import concurrent.futures
 
     opts = _merge(ctx, **local)
-    config = _load(opts)
+    target = _rpc_target(opts)
     silent = opts["silent"]
-    with _connect(config) as client:
+    with _connect(target) as client:
         names = list(plugins) or _call(client, "resetter.List")
 
     def reset_one(name: str) -> str | None:
@@ -200,7 +223,7 @@ def reset(ctx: click.Context, plugins: tuple[str, ...], **local: Any) -> None:
         if not silent:
             click.echo(f"resetting plugin: [{name}]", err=True)
         try:
-            with _connect(config) as one:
+            with _connect(target) as one:
                 one.call("resetter.Reset", name, timeout=None)
         except (RpcError, OSError) as exc:
             return f"reset of {name} failed: {exc}"
@@ -226,9 +249,9 @@ def workers(ctx: click.Context, plugins: tuple[str, ...], interactive: bool, **l
     from fastrr.rpc.render import workers_table
 
     opts = _merge(ctx, **local)
-    config = _load(opts)
+    target = _rpc_target(opts)
     console = Console(highlight=False)
-    with _connect(config) as client:
+    with _connect(target) as client:
         def snapshot() -> Group:
             names = list(plugins) or _call(client, "informer.List")
             parts: list[Any] = []

@@ -22,6 +22,18 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--engine", choices=("python", "c", "both"), default=os.environ.get("FASTRR_ENGINE") or "python",
+                     help="HTTP front the integration tests run fastrr with: python, c (the C engine) or both "
+                          "(every test twice); default $FASTRR_ENGINE, else python")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Each integration test sets FASTRR_ENGINE itself (tests/integration/conftest.py);
+    # everything else sees fastrr's own default.
+    os.environ.pop("FASTRR_ENGINE", None)
 WORKERS = ROOT / "tests" / "workers"
 
 

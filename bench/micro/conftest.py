@@ -17,7 +17,7 @@ if str(ROOT) not in sys.path:
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    """One line per group: the median of each implementation and its ratio to C."""
+    """One line per group: the median of each variant and its ratio to C (or to the first)."""
     session = getattr(config, "_benchmarksession", None)
     if session is None or not session.benchmarks:
         return
@@ -25,16 +25,21 @@ def pytest_terminal_summary(terminalreporter, config):
     for bench in session.benchmarks:
         impl = bench.name.split("[")[0].removeprefix("test_")
         params = bench.name.split("[", 1)[1].rstrip("]").split("-") if "[" in bench.name else []
-        who = "httptools" if impl.endswith("httptools") else ("ref" if "ref" in params else "c")
-        if impl == "ring_roundtrip" or bench.group.startswith("ring"):
-            who = bench.name.split("[", 1)[1].rstrip("]") if "[" in bench.name else impl
+        if impl.endswith("httptools"):
+            who = "httptools"
+        elif "ref" in params or "c" in params:
+            who = "ref" if "ref" in params else "c"
+        else:
+            who = "-".join(params) or impl
         groups.setdefault(bench.group or impl, {})[who] = bench.stats.median * 1e6
     tr = terminalreporter
-    tr.write_sep("=", "medians, µs per call (ratio to c)")
+    tr.write_sep("=", "medians, µs per call (ratio to c, or to the first variant)")
     for group, rows in groups.items():
-        base = rows.get("c")
+        first = next(iter(rows))
+        base_name = "c" if "c" in rows else first
+        base = rows[base_name]
         cells = []
         for who, us in rows.items():
-            ratio = f" ({us / base:.1f}x)" if base and who != "c" else ""
+            ratio = f" ({us / base:.2f}x)" if who != base_name else ""
             cells.append(f"{who} {us:,.2f}{ratio}")
         tr.write_line(f"{group:32s} " + " | ".join(cells))

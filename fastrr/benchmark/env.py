@@ -20,7 +20,6 @@ DEBIAN_PACKAGES: dict[str, str] = {
     "php8.2-opcache": "",
     "wrk": "wrk",
     "php-slim": "/usr/share/php/Slim/App.php",
-    "php-slim-psr7": "/usr/share/php/Slim/Psr7/Request.php",
     "php-nyholm-psr7": "/usr/share/php/Nyholm/Psr7/Request.php",
     "php-psr-http-message": "",
     "php-psr-http-factory": "",

@@ -60,12 +60,28 @@ def _modes(doc: dict) -> list[str]:
     return out
 
 
+def _size(n_apps: int, n_rows: int) -> tuple[float, float]:
+    return max(3.6 * n_apps + 0.6, 8.0), 3.4 * n_rows + 1.1
+
+
+def _frame(fig, axes, doc: dict, title: str, ncol: int) -> None:  # type: ignore[no-untyped-def]
+    """Title and subtitle on top, one legend for all panels at the bottom."""
+    height = fig.get_size_inches()[1]
+    rows = 1 + (len(axes[0][0].get_legend_handles_labels()[1]) - 1) // ncol
+    top = 1 - 0.55 / height  # room for the two text lines, in figure coordinates
+    bottom = (0.1 + 0.2 * rows) / height
+    fig.suptitle(title, x=0.01, y=1 - 0.12 / height, ha="left", va="top", fontweight="bold")
+    fig.text(0.01, 1 - 0.42 / height, _subtitle(doc), fontsize=8, color="#555", va="top")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False, fontsize=8)
+    fig.tight_layout(rect=(0, bottom, 1, top))
+
+
 def plot_rps(doc: dict, path: Path) -> Path:
     plt = _plt()
     modes = _modes(doc)
     apps = _apps(doc["points"])
-    fig, axes = plt.subplots(len(modes), len(apps), figsize=(3.6 * len(apps) + 0.6, 3.6 * len(modes) + 0.9),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(modes), len(apps), figsize=_size(len(apps), len(modes)), squeeze=False)
     width = 0.38
     for r, mode in enumerate(modes):
         for c, (app, title) in enumerate(apps):
@@ -92,12 +108,7 @@ def plot_rps(doc: dict, path: Path) -> Path:
             ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v >= 1000 else f"{v:g}"))
             if c == 0:
                 ax.set_ylabel("requests / s (higher is better)")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper right", ncol=2, frameon=False)
-    fig.suptitle("Throughput: fastrr vs nginx + php-fpm (ratio = fastrr / fpm)", x=0.01, ha="left",
-                 fontweight="bold")
-    fig.text(0.01, 0.925 if len(modes) == 1 else 0.955, _subtitle(doc), fontsize=8, color="#555")
-    fig.tight_layout(rect=(0, 0, 1, 0.9 if len(modes) == 1 else 0.94))
+    _frame(fig, axes, doc, "Throughput: fastrr vs nginx + php-fpm (ratio = fastrr / fpm)", ncol=2)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -107,8 +118,7 @@ def plot_latency(doc: dict, path: Path) -> Path:
     plt = _plt()
     modes = _modes(doc)
     apps = _apps(doc["points"])
-    fig, axes = plt.subplots(len(modes), len(apps), figsize=(3.6 * len(apps) + 0.6, 3.8 * len(modes) + 0.9),
-                             squeeze=False, sharey=False)
+    fig, axes = plt.subplots(len(modes), len(apps), figsize=_size(len(apps), len(modes)), squeeze=False)
     for r, mode in enumerate(modes):
         for c, (app, title) in enumerate(apps):
             ax = axes[r][c]
@@ -126,12 +136,7 @@ def plot_latency(doc: dict, path: Path) -> Path:
             ax.set_xlabel("percentile")
             if c == 0:
                 ax.set_ylabel("latency, ms (log; lower is better)")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), frameon=False, fontsize=8)
-    fig.suptitle("Latency percentiles (solid: fastrr, dashed: nginx + php-fpm)", x=0.01, ha="left",
-                 fontweight="bold")
-    fig.text(0.01, 0.925 if len(modes) == 1 else 0.955, _subtitle(doc), fontsize=8, color="#555")
-    fig.tight_layout(rect=(0, 0.08, 1, 0.9 if len(modes) == 1 else 0.94))
+    _frame(fig, axes, doc, "Latency percentiles (solid: fastrr, dashed: nginx + php-fpm)", ncol=3)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

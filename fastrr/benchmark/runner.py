@@ -72,25 +72,9 @@ class Options:
         return n_layouts * n_apps * per_app
 
 
-@dataclass
-class Step:
-    """One measurement: what the progress bar counts."""
-
-    layout: env.Layout
-    app: App
-    connections: int
-    repeat: int
-    server: str
-
-
-def plan(options: Options, apps: Sequence[App], layouts: Sequence[env.Layout]) -> Iterator[Step]:
-    for layout in layouts:
-        for app in apps:
-            for conns in options.connections:
-                for rep in range(options.repeats):
-                    order = SERVER_KINDS if rep % 2 == 0 else tuple(reversed(SERVER_KINDS))
-                    for kind in order:
-                        yield Step(layout, app, conns, rep, kind)
+def server_order(repeat: int) -> tuple[str, ...]:
+    """fpm first in even repeats, fastrr first in odd ones: neither always gets the warmer machine."""
+    return SERVER_KINDS if repeat % 2 == 0 else tuple(reversed(SERVER_KINDS))
 
 
 def measure(server: servers.Server, app: App, connections: int, layout: env.Layout,
@@ -275,9 +259,9 @@ def format_sample(kind: str, s: dict[str, float]) -> str:
     extra = ""
     if s.get("non_2xx") or s.get("socket_errors"):
         extra = f"  [non-2xx {s['non_2xx']:.0f}, socket errors {s['socket_errors']:.0f}]"
-    front = f" (front {s['front_us']:.1f})" if kind == "fastrr" else ""
-    return (f"{kind:>6} {s['rps']:>9,.0f} req/s  p50 {s['p50']:6.2f}  p99 {s['p99']:7.2f} ms  "
-            f"{s['cpu_us']:6.1f} CPU µs/req{front}  other load {s['other_load_cores']:.2f} cores{extra}")
+    front = f" (front {s['front_us']:.0f})" if kind == "fastrr" else ""
+    return (f"{kind:>6} {s['rps']:>8,.0f} req/s  p50 {s['p50']:.2f} p99 {s['p99']:.2f} ms  "
+            f"{s['cpu_us']:.0f} µs/req{front}  other load {s['other_load_cores']:.1f}{extra}")
 
 
 def run(options: Options, log: Callable[[str], None] = print, plain_progress: bool = False) -> dict:
@@ -288,88 +272,108 @@ def run(options: Options, log: Callable[[str], None] = print, plain_progress: bo
             raise env.SetupError(f"{tool} not found after installing packages")
     selected = apps_mod.select(options.apps)
     layouts = options.layouts()
-    machine = env.describe_machine(ROOT, servers.php_binary(), servers.fpm_binary())
     started = time.time()
     doc: dict[str, Any] = {
         "schema": SCHEMA,
         "started": _dt.datetime.fromtimestamp(started).astimezone().isoformat(timespec="seconds"),
         "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()},
-        "environment": machine,
+        "environment": env.describe_machine(ROOT, servers.php_binary(), servers.fpm_binary()),
         "layouts": [{"mode": lay.mode, "description": lay.describe()} for lay in layouts],
-        "points": [],
-        "checks": [],
-        "failures": [],
-        "profiles": [],
+        "points": [], "checks": [], "failures": [], "profiles": [],
     }
     total = options.estimate_seconds(len(selected), len(layouts), startup=0.0)
-    per_measure = options.duration + options.warmup
     with tempfile.TemporaryDirectory(prefix="fastrr-bench-") as tmpdir, procs.Reaper() as reaper, \
             progress_bar(total, plain_progress) as bar:
-        tmp = Path(tmpdir)
-        ini = servers.write_php_ini(tmp)
+        session = _Session(options, doc, bar, reaper, Path(tmpdir), len(layouts) > 1)
         for layout in layouts:
-            base = tmp / layout.mode
-            base.mkdir()
+            (session.tmp / layout.mode).mkdir()
             with harness_affinity(layout):
                 bar.log(f"[{layout.mode}] {layout.describe()}; {options.workers} fpm children / fastrr workers")
                 for app in selected:
-                    app_seconds = per_measure * options.repeats * len(SERVER_KINDS) * len(options.connections)
-                    bar.describe(f"{layout.mode} · {app.name} · starting")
-                    started_servers: list[servers.Server] = []
-                    try:
-                        fpm = servers.start_fpm(app, base, ini, layout, options.workers, reaper)
-                        started_servers.append(fpm)
-                        fastrr = servers.start_fastrr(app, base, ini, layout, options.workers, reaper)
-                        started_servers.append(fastrr)
-                        problems, same = check_app(app, fpm, fastrr)
-                        doc["checks"].append({"mode": layout.mode, "app": app.name, "problems": problems,
-                                              "same_body": same})
-                        if problems:
-                            raise RuntimeError("; ".join(problems))
-                        if not same:
-                            bar.log(f"  note: {app.name}: fpm and fastrr bodies differ (both pass the check)")
-                        by_kind = {"fpm": fpm, "fastrr": fastrr}
-                        for conns in options.connections:
-                            samples: dict[str, list[dict[str, float]]] = {k: [] for k in SERVER_KINDS}
-                            for rep in range(options.repeats):
-                                order = SERVER_KINDS if rep % 2 == 0 else tuple(reversed(SERVER_KINDS))
-                                for kind in order:
-                                    bar.describe(f"{app.name} · c{conns} · {kind} · {rep + 1}/{options.repeats}")
-                                    sample = measure(by_kind[kind], app, conns, layout, options)
-                                    samples[kind].append(sample)
-                                    bar.advance(per_measure,
-                                                f"{app.name} · c{conns} · {kind} · {rep + 1}/{options.repeats}")
-                                    bar.log(f"  {layout.mode:>8} {app.name:<6} c{conns:<3} {rep + 1}/"
-                                            f"{options.repeats} " + format_sample(kind, sample))
-                            doc["points"].append(point_record(layout, app, conns, samples))
-                        if options.profile and layout is layouts[0]:
-                            bar.describe(f"{app.name} · py-spy on fastrr's front")
-                            prof = profile.profile_front(fastrr.front[0], fastrr.url(app.path), app, layout,
-                                                         options.out_dir / "profiles")
-                            doc["profiles"].append(prof)
-                            if "error" in prof:
-                                bar.log(f"  profile: {prof['error']}")
-                    except (RuntimeError, wrk.WrkError, OSError) as exc:
-                        doc["failures"].append({"mode": layout.mode, "app": app.name, "error": str(exc)})
-                        bar.log(f"  FAILED {layout.mode} {app.name}: {exc}")
-                        done = sum(1 for p in doc["points"] if p["app"] == app.name and p["mode"] == layout.mode)
-                        remaining = app_seconds * (1 - done / max(len(options.connections), 1))
-                        bar.advance(remaining, f"{app.name} · failed")
-                    finally:
-                        for server in reversed(started_servers):
-                            for proc in reversed(server.processes):
-                                reaper.stop(proc)
+                    session.run_app(app, layout, profile_front=options.profile and layout is layouts[0])
         if options.profile:
             bar.describe("PHP side alone (worker fed from a file)")
-            doc["php_side"] = {}
-            for app in selected:
-                try:
-                    doc["php_side"][app.name] = phpside.measure(app, ini, layouts[0],
-                                                                2000 if options.quick else 20000)
-                except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as exc:
-                    doc["php_side"][app.name] = {"error": str(exc)}
+            doc["php_side"] = session.php_side(selected, layouts[0])
     doc["finished"] = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
     doc["duration_s"] = round(time.time() - started, 1)
     doc["environment"]["loadavg_end"] = list(os.getloadavg())
     doc["targets"] = evaluate_targets(doc["points"])
     return doc
+
+
+class _Session:
+    """One run's state: the results document, the progress bar, the temp dir and the reaper."""
+
+    def __init__(self, options: Options, doc: dict, bar: Any, reaper: procs.Reaper, tmp: Path, show_mode: bool):
+        self.options = options
+        self.doc = doc
+        self.bar = bar
+        self.reaper = reaper
+        self.tmp = tmp
+        self.show_mode = show_mode
+        self.ini = servers.write_php_ini(tmp)
+        self.per_measure = options.duration + options.warmup
+
+    def run_app(self, app: App, layout: env.Layout, profile_front: bool) -> None:
+        """Both servers up, checked, measured at every connection count, stopped; a failure is recorded."""
+        o, bar = self.options, self.bar
+        base = self.tmp / layout.mode
+        started: list[servers.Server] = []
+        points_before = len(self.doc["points"])
+        try:
+            bar.describe(f"{app.name} · starting servers")
+            fpm = servers.start_fpm(app, base, self.ini, layout, o.workers, self.reaper)
+            started.append(fpm)
+            fastrr = servers.start_fastrr(app, base, self.ini, layout, o.workers, self.reaper)
+            started.append(fastrr)
+            problems, same = check_app(app, fpm, fastrr)
+            self.doc["checks"].append({"mode": layout.mode, "app": app.name, "problems": problems,
+                                       "same_body": same})
+            if problems:
+                raise RuntimeError("; ".join(problems))
+            if not same:
+                bar.log(f"  note: {app.name}: fpm and fastrr bodies differ (both pass the check)")
+            for conns in o.connections:
+                samples = self.measure_point(app, layout, conns, {"fpm": fpm, "fastrr": fastrr})
+                self.doc["points"].append(point_record(layout, app, conns, samples))
+            if profile_front:
+                bar.describe(f"{app.name} · py-spy on fastrr's front")
+                prof = profile.profile_front(fastrr.front[0], fastrr.url(app.path), app, layout,
+                                             o.out_dir / "profiles")
+                self.doc["profiles"].append(prof)
+                if "error" in prof:
+                    bar.log(f"  profile: {prof['error']}")
+        except (RuntimeError, wrk.WrkError, OSError) as exc:
+            self.doc["failures"].append({"mode": layout.mode, "app": app.name, "error": str(exc)})
+            bar.log(f"  FAILED {layout.mode} {app.name}: {exc}")
+            missing = len(o.connections) - (len(self.doc["points"]) - points_before)
+            bar.advance(missing * self.per_measure * o.repeats * len(SERVER_KINDS), f"{app.name} · failed")
+        finally:
+            for server in reversed(started):
+                for proc in reversed(server.processes):
+                    self.reaper.stop(proc)
+
+    def measure_point(self, app: App, layout: env.Layout, conns: int,
+                      by_kind: dict[str, servers.Server]) -> dict[str, list[dict[str, float]]]:
+        """`repeats` rounds, both servers back to back in each, the order alternating."""
+        o = self.options
+        samples: dict[str, list[dict[str, float]]] = {k: [] for k in SERVER_KINDS}
+        for rep in range(o.repeats):
+            for kind in server_order(rep):
+                what = f"{app.name} · c{conns} · {kind} · {rep + 1}/{o.repeats}"
+                self.bar.describe(what)
+                sample = measure(by_kind[kind], app, conns, layout, o)
+                samples[kind].append(sample)
+                self.bar.advance(self.per_measure, what)
+                mode = f"{layout.mode} " if self.show_mode else ""
+                self.bar.log(f"  {mode}{app.name:<6} c{conns:<3} {rep + 1}/{o.repeats} " + format_sample(kind, sample))
+        return samples
+
+    def php_side(self, apps: Sequence[App], layout: env.Layout) -> dict[str, dict]:
+        out: dict[str, dict] = {}
+        for app in apps:
+            try:
+                out[app.name] = phpside.measure(app, self.ini, layout, 2000 if self.options.quick else 20000)
+            except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as exc:
+                out[app.name] = {"error": str(exc)}
+        return out

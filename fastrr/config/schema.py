@@ -127,6 +127,28 @@ class HeadersConfig:
     cors: CorsConfig | None = None
 
 
+CLIENT_AUTH_TYPES = ("no_client_certs", "request_client_cert", "require_any_client_cert",
+                     "verify_client_cert_if_given", "require_and_verify_client_cert")
+
+
+@dataclass
+class SslConfig:
+    """`http.ssl`: the HTTPS listener (HTTP/2 is offered on it through ALPN)."""
+
+    address: str = "127.0.0.1:443"
+    redirect: bool = False  # plain-HTTP requests get a 308 to https
+    key: str = ""
+    cert: str = ""
+    root_ca: str = ""  # CA bundle for client certificates
+    client_auth_type: str = "no_client_certs"
+
+
+@dataclass
+class Http2Config:
+    h2c: bool = False  # cleartext HTTP/2 with prior knowledge on http.address
+    max_concurrent_streams: int = 128
+
+
 DEFAULT_TRUSTED_SUBNETS = [
     "10.0.0.0/8", "127.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "::1/128", "fc00::/7", "fe80::/10",
 ]
@@ -146,6 +168,8 @@ class HttpConfig:
     gzip: GzipConfig = field(default_factory=GzipConfig)
     headers: HeadersConfig = field(default_factory=HeadersConfig)
     trusted_subnets: list[str] = field(default_factory=lambda: list(DEFAULT_TRUSTED_SUBNETS))
+    ssl: SslConfig | None = None
+    http2: Http2Config = field(default_factory=Http2Config)
     # fastrr: limits RoadRunner leaves to Go's net/http.
     max_header_size: int = 64 * 1024
     read_timeout: float = 60.0
@@ -156,6 +180,10 @@ class HttpConfig:
     # library; "proto" sends http.v1.Request (RoadRunner >= 2024.1 does) and
     # needs a library that decodes it (roadrunner-http >= 3.5, fastrr's own).
     codec: str = "json"
+    # fastrr: which front runs HTTP/1.1. "python" (uvloop protocol) or "c" (the
+    # epoll engine in a native thread, csrc/engine*.c); FASTRR_ENGINE sets the
+    # default. Settings only the Python front has (middleware, ssl, h2c) keep it.
+    engine: str = "python"
 
     @property
     def max_body_bytes(self) -> int:
@@ -184,7 +212,7 @@ class Config:
 
 _KNOWN_UNSUPPORTED = {
     "server.user", "server.group", "server.on_init", "server.relay_timeout",
-    "http.ssl", "http.http2", "http.http3", "http.fcgi", "http.pool.dynamic_allocator", "http.pool.command",
+    "http.ssl.acme", "http.http3", "http.fcgi", "http.pool.dynamic_allocator", "http.pool.command",
     "status", "metrics", "reload", "jobs", "kv", "service", "endure", "include",
     "logs.channels", "logs.line_ending", "logs.err_output", "logs.file_logger_options",
     "grpc", "websockets", "temporal", "tcp", "centrifuge", "otel", "lock", "informer",
@@ -244,20 +272,20 @@ def _choice(options: set[str]) -> Callable[[str, Any], str]:
 
 def _relay(path: str, value: Any) -> str:
     text = parse_str(path, value).strip()
-    if text == "pipes" or text.startswith("unix://") and len(text) > 7:
+    if text in ("pipes", "shm") or text.startswith("unix://") and len(text) > 7:
         return text
     if text.startswith("tcp://"):
         host, _, port = text[6:].rpartition(":")
         if host and port.isdigit():
             return text
         raise ConfigError(path, f"expected tcp://host:port with a non-empty host (PHP needs one), got {text!r}")
-    raise ConfigError(path, f"expected pipes, tcp://host:port or unix:///path, got {text!r}")
+    raise ConfigError(path, f"expected pipes, shm, tcp://host:port or unix:///path, got {text!r}")
 
 
 def _listen(path: str, value: Any) -> str:
     text = _relay(path, value)
-    if text == "pipes":
-        raise ConfigError(path, "expected tcp://host:port or unix:///path, got 'pipes'")
+    if text in ("pipes", "shm"):
+        raise ConfigError(path, f"expected tcp://host:port or unix:///path, got {text!r}")
     return text
 
 
@@ -382,6 +410,38 @@ def _headers(section: _Section) -> HeadersConfig:
     return hd
 
 
+def _file(path: str, value: Any) -> str:
+    text = parse_str(path, value)
+    if not os.path.isfile(text):
+        raise ConfigError(path, f"expected a readable file, got {text!r}")
+    return text
+
+
+def _ssl(section: _Section) -> SslConfig:
+    ssl = SslConfig()
+    ssl.address = section.get("address", _address, ssl.address)
+    ssl.redirect = section.get("redirect", parse_bool, False)
+    ssl.cert = section.get("cert", _file, required=True, expected="the certificate file (PEM)")
+    ssl.key = section.get("key", _file, required=True, expected="the private key file (PEM)")
+    ssl.root_ca = section.get("root_ca", _file, "")
+    ssl.client_auth_type = section.get("client_auth_type", _choice(set(CLIENT_AUTH_TYPES)), "no_client_certs")
+    if ssl.client_auth_type != "no_client_certs" and not ssl.root_ca:
+        raise ConfigError(section.key("root_ca"), f"required when client_auth_type is {ssl.client_auth_type}")
+    section.finish()
+    return ssl
+
+
+def _http2(section: _Section) -> Http2Config:
+    h2 = Http2Config()
+    h2.h2c = section.get("h2c", parse_bool, False)
+    h2.max_concurrent_streams = section.get("max_concurrent_streams", parse_int, 128)
+    if h2.max_concurrent_streams < 1:
+        raise ConfigError(section.key("max_concurrent_streams"),
+                          f"expected at least 1, got {h2.max_concurrent_streams}")
+    section.finish()
+    return h2
+
+
 def _subnets(path: str, value: Any) -> list[str]:
     import ipaddress
     nets = parse_str_list(path, value)
@@ -431,12 +491,19 @@ def build_config(raw: dict[str, Any], workdir: str, workers_override: int | None
         for name in ("read_timeout", "idle_timeout", "shutdown_timeout"):
             setattr(http, name, hs.get(name, parse_duration, getattr(http, name)))
         http.codec = hs.get("codec", _choice({"json", "proto"}), "json")
+        http.engine = hs.get("engine", _choice({"python", "c"}),
+                             _choice({"python", "c"})("FASTRR_ENGINE", os.environ.get("FASTRR_ENGINE") or "python"))
         http.pool = _pool(hs.sub("pool"), cpu_count)
         http.uploads = _uploads(hs.sub("uploads"))
         http.static = _static(hs.sub("static"))
         http.gzip = _gzip(hs.sub("gzip"))
         http.headers = _headers(hs.sub("headers"))
         http.trusted_subnets = hs.get("trusted_subnets", _subnets, list(DEFAULT_TRUSTED_SUBNETS))
+        if hs.raw.get("ssl"):  # an empty section is no TLS listener
+            http.ssl = _ssl(hs.sub("ssl"))
+        else:
+            hs.used.add("ssl")
+        http.http2 = _http2(hs.sub("http2"))
         if "static" in http.middleware and not os.path.isdir(http.static.dir):
             raise ConfigError("http.static.dir", f"expected an existing directory, got {http.static.dir!r}")
         if workers_override is not None:

@@ -29,6 +29,7 @@ from fastrr.http.files import FileSender
 from fastrr.http.forms import FormError, urlencoded_to_json
 from fastrr.http.middleware import RequestInfo
 from fastrr.http.response import Response
+from fastrr.http.tls import https_location
 from fastrr.http.uploads import MultipartError, MultipartReceiver, boundary_from_content_type
 from fastrr.pool.worker import PONG, STREAM_STOP, Worker, WorkerProtocolError
 
@@ -48,6 +49,7 @@ PING = _core.PING
 BODY_URLENCODED = _core.BODY_URLENCODED
 BODY_MULTIPART = _core.BODY_MULTIPART
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 PIPELINE_BUFFER_LIMIT = 1 << 20
 LINGER_SECONDS = 2.0
 
@@ -60,7 +62,7 @@ class HttpConnection(asyncio.Protocol):
         "processing", "peer", "started_wall", "uploads", "scheme", "info", "local", "sender",
     )
 
-    def __init__(self, server: HttpServer):
+    def __init__(self, server: HttpServer, scheme: str = "http"):
         self.server = server
         self.loop = server.loop
         self.transport: asyncio.Transport | None = None
@@ -89,7 +91,7 @@ class HttpConnection(asyncio.Protocol):
         # The multipart body being received (files stream to temp files); kept
         # until the response is written, then its temp files are removed.
         self.uploads: MultipartReceiver | None = None
-        self.scheme = server.scheme
+        self.scheme = scheme  # "https" on the TLS listener
         # Middleware only (server.pipeline set): the request as middleware saw
         # it, a local answer waiting to be sent, a file body being sent.
         self.info: RequestInfo | None = None
@@ -106,6 +108,10 @@ class HttpConnection(asyncio.Protocol):
             self.peer = f"[{peer[0]}]:{peer[1]}" if ":" in peer[0] else f"{peer[0]}:{peer[1]}"
         self.deadline = self.loop.time() + self.server.cfg.idle_timeout
         self.server.connections.add(self)
+        if self.scheme == "https":
+            ssl_object = transport.get_extra_info("ssl_object")
+            if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
+                self._switch_to_h2(b"")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -166,6 +172,12 @@ class HttpConnection(asyncio.Protocol):
             if req is None:
                 if not self.buf:
                     return
+                if self.buf[0] == 0x50 and self.server.cfg.http2.h2c:  # "P": maybe the HTTP/2 preface
+                    if self.buf[:len(PREFACE)] == PREFACE:
+                        self._switch_to_h2(bytes(self.buf))
+                        return
+                    if PREFACE.startswith(self.buf):
+                        return  # wait for the rest of the preface
                 try:
                     req = parse_request(self.buf, cfg.max_header_size)
                 except HttpError as exc:
@@ -251,6 +263,11 @@ class HttpConnection(asyncio.Protocol):
         """Build the worker frame for `req`; returns a reason when the body is unusable."""
         server = self.server
         remote = self.remote
+        if server.redirect_port is not None and self.scheme == "http":
+            self.info = RequestInfo(req, remote, self.scheme, "HTTP/1.%d" % req.http_minor)
+            location = https_location(req.host, req.target, server.redirect_port)
+            self.local = (Response.local(308, headers=[("Location", location)]), 1 << 30)
+            return None
         pipeline = server.pipeline
         if pipeline is not None:
             info = self.info = RequestInfo(req, remote, self.scheme, "HTTP/1.%d" % req.http_minor)
@@ -303,7 +320,8 @@ class HttpConnection(asyncio.Protocol):
         if self.server.access_log is not None:
             self.started_wall = time.time()
         self.server.in_flight += 1
-        self.server.pipeline.response(self.info, resp, answered_by)  # type: ignore[union-attr]
+        if self.server.pipeline is not None:
+            self.server.pipeline.response(self.info, resp, answered_by)
         self._send_response(resp)
 
     # -- worker side (the pool job interface) ---------------------------------------
@@ -342,7 +360,7 @@ class HttpConnection(asyncio.Protocol):
                 return False
             self._finish(req.keep_alive and req.http_minor == 1)
             return True
-        if self.info is not None and self.server.pipeline.has_response:  # type: ignore[union-attr]
+        if self.info is not None and self.server.pipeline is not None and self.server.pipeline.has_response:
             return self._filtered_response(worker, payload, options[0], stream, flags)
         try:
             # codec=flags: FLAG_PROTO → http.v1.Response context, else JSON (flags 0 / FLAG_JSON)
@@ -505,6 +523,21 @@ class HttpConnection(asyncio.Protocol):
         else:
             self.closed = True
             self.transport.close()
+
+    def _switch_to_h2(self, data: bytes) -> None:
+        """ALPN chose h2, or an h2c client sent the preface: hand the transport over."""
+        from fastrr.http.h2 import H2Connection
+
+        self.buf.clear()
+        self.busy = True
+        self.closed = True  # this object is done; the H2 protocol owns the transport now
+        self.server.connections.discard(self)
+        proto = H2Connection(self.server, self.scheme, self.remote, self.peer)
+        assert self.transport is not None
+        self.transport.set_protocol(proto)
+        proto.connection_made(self.transport)
+        if data:
+            proto.data_received(data)
 
     def _drop_uploads(self) -> None:
         if self.uploads is not None:

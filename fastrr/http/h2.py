@@ -52,6 +52,8 @@ PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 INITIAL_WINDOW = 1 << 20  # per stream, for request bodies
 CONNECTION_WINDOW = 16 << 20
 FILE_READ = 256 << 10
+PRE_ACK_STREAMS = 256
+DISCARD_LIMIT = 64 << 20
 _SKIP_REQUEST = {b"host", b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding",
                  b"upgrade", b"te", b"cookie"}
 _SKIP_RESPONSE = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"}
@@ -64,7 +66,7 @@ class H2Stream:
         "conn", "stream_id", "req", "info", "method", "uploads", "body", "body_limit", "request_frame",
         "cancelled", "retries", "queued_at", "stream_started", "stop_sent", "dispatched", "job_done",
         "output_done", "pending", "end_pending", "file", "status", "started_at", "started_wall",
-        "peer", "scheme", "error",
+        "peer", "scheme", "error", "remote_ended",
     )
 
     def __init__(self, conn: H2Connection, stream_id: int):
@@ -93,7 +95,8 @@ class H2Stream:
         self.started_wall = 0.0
         self.peer = conn.peer
         self.scheme = conn.scheme
-        self.error: tuple[int, str] | None = None  # a request we refuse once it has been read
+        self.error: tuple[int, str] | None = None  # a request refused before it was complete
+        self.remote_ended = False
 
     # -- pool job interface -----------------------------------------------------------------
 
@@ -212,14 +215,20 @@ class H2Connection(asyncio.Protocol):
         cfg = server.cfg
         self.h2 = h2.connection.H2Connection(config=h2.config.H2Configuration(
             client_side=False, header_encoding=None, validate_inbound_headers=True))
+        # Clients may open streams before they have our SETTINGS; h2 would
+        # treat a stream over its current limit as a connection error. So the
+        # first SETTINGS frame allows PRE_ACK_STREAMS and a second one, sent
+        # right after it, lowers the limit to max_concurrent_streams: h2
+        # enforces that once the client has acknowledged it.
+        self.max_streams = cfg.http2.max_concurrent_streams
         self.h2.local_settings = h2.settings.Settings(client=False, initial_values={
-            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: cfg.http2.max_concurrent_streams,
+            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: max(PRE_ACK_STREAMS, self.max_streams),
             h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: INITIAL_WINDOW,
             h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: cfg.max_header_size,
             h2.settings.SettingCodes.ENABLE_PUSH: 0,
         })
         self.streams: dict[int, H2Stream] = {}
-        self.sending: dict[int, H2Stream] = {}  # streams with output waiting for window
+        self.draining: dict[int, int] = {}  # answered streams whose request body we drop: bytes so far
         self.closed = False
         self.write_paused = False
         self.deadline = 0.0
@@ -255,6 +264,8 @@ class H2Connection(asyncio.Protocol):
         self.server.connections.add(self)  # type: ignore[arg-type]
         self.deadline = self.loop.time() + self.server.cfg.idle_timeout
         self.h2.initiate_connection()
+        if self.max_streams < PRE_ACK_STREAMS:
+            self.h2.update_settings({h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: self.max_streams})
         self.h2.increment_flow_control_window(CONNECTION_WINDOW - 65535)
         self._write()
 
@@ -292,15 +303,19 @@ class H2Connection(asyncio.Protocol):
             elif isinstance(event, h2.events.DataReceived):
                 self._on_data(event.stream_id, event.data, event.flow_controlled_length)
             elif isinstance(event, h2.events.StreamEnded):
+                self.draining.pop(event.stream_id, None)
                 stream = self.streams.get(event.stream_id)
-                if stream is not None and not stream.dispatched:
-                    self._dispatch(stream)
+                if stream is not None:
+                    stream.remote_ended = True
+                    if not stream.dispatched:
+                        self._dispatch(stream)
             elif isinstance(event, h2.events.StreamReset):
+                self.draining.pop(event.stream_id, None)
                 stream = self.streams.get(event.stream_id)
                 if stream is not None:
                     stream.cancelled = True
                     stream.output_done = True
-                    self.sending.pop(stream.stream_id, None)
+                    stream.remote_ended = True
                     self.maybe_finish(stream)
             elif isinstance(event, h2.events.WindowUpdated):
                 pass  # flush() below
@@ -318,6 +333,13 @@ class H2Connection(asyncio.Protocol):
 
     def _on_headers(self, stream_id: int, headers: list[tuple[bytes, bytes]], ended: bool) -> None:
         stream = H2Stream(self, stream_id)
+        self._read_head(stream, headers, ended)
+        if stream.error is not None:
+            self._dispatch(stream)  # answer now; the rest of the body is not wanted
+
+    def _read_head(self, stream: H2Stream, headers: list[tuple[bytes, bytes]], ended: bool) -> None:
+        stream_id = stream.stream_id
+        stream.remote_ended = ended
         self.streams[stream_id] = stream
         self.deadline = self.loop.time() + self.server.cfg.read_timeout
         pseudo: dict[bytes, bytes] = {}
@@ -372,6 +394,15 @@ class H2Connection(asyncio.Protocol):
             self.h2.acknowledge_received_data(flow_length, stream_id)
         except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
             pass
+        if stream_id in self.draining:
+            self.draining[stream_id] += len(data)
+            if self.draining[stream_id] > DISCARD_LIMIT:
+                del self.draining[stream_id]
+                try:
+                    self.h2.reset_stream(stream_id, ErrorCodes.NO_ERROR)
+                except (h2.exceptions.ProtocolError, h2.exceptions.StreamClosedError):
+                    pass
+            return
         if stream is None or stream.error is not None or stream.dispatched:
             return
         self.deadline = self.loop.time() + self.server.cfg.read_timeout
@@ -380,19 +411,20 @@ class H2Connection(asyncio.Protocol):
             if stream.body_limit < 0:
                 stream.error = (413, f"request body is over max_request_size "
                                      f"({self.server.cfg.max_request_size} MB)")
+            else:
+                try:
+                    stream.uploads.feed(data)
+                except MultipartError as exc:
+                    stream.error = (exc.status, exc.reason)
+            if stream.error is not None:
                 stream.uploads.cleanup()
                 stream.uploads = None
-                return
-            try:
-                stream.uploads.feed(data)
-            except MultipartError as exc:
-                stream.error = (exc.status, exc.reason)
-                stream.uploads.cleanup()
-                stream.uploads = None
+                self._dispatch(stream)
             return
         if len(stream.body) + len(data) > stream.body_limit:
             stream.error = (413, f"request body is over max_request_size ({self.server.cfg.max_request_size} MB)")
             stream.body = bytearray()
+            self._dispatch(stream)
             return
         stream.body += data
 
@@ -504,7 +536,6 @@ class H2Connection(asyncio.Protocol):
                 pass
         stream.cancelled = True
         stream.output_done = True
-        self.sending.pop(stream.stream_id, None)
         if stream.file is not None:
             stream.file.close()
             stream.file = None
@@ -582,6 +613,11 @@ class H2Connection(asyncio.Protocol):
         if self.streams.pop(stream.stream_id, None) is None:
             return
         server = self.server
+        if not stream.remote_ended and not stream.cancelled and not self.closed:
+            # We answered before the request was complete (an error): read and
+            # drop the rest, so the client gets to read our answer (curl fails
+            # the whole exchange on RST_STREAM(NO_ERROR)), up to DISCARD_LIMIT.
+            self.draining[stream.stream_id] = 0
         if stream.file is not None:
             stream.file.close()
             stream.file = None

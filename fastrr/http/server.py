@@ -10,11 +10,31 @@ from datetime import UTC, datetime
 from fastrr.config import HttpConfig
 from fastrr.http.connection import HttpConnection
 from fastrr.http.middleware import build_pipeline
+from fastrr.http.tls import build_ssl_context
 from fastrr.http.uploads import UploadPolicy
 from fastrr.log import Logger
 from fastrr.pool.pool import WorkerPool
 
 TICK = 0.5
+PYTHON_FRONT_MIDDLEWARE = ("static", "gzip", "headers", "proxy_ip_parser", "sendfile")
+
+
+def python_front_reasons(cfg: HttpConfig) -> list[str]:
+    """Why this config needs the Python front (empty: a plain HTTP/1.1 engine may serve).
+
+    Multipart is per request: unless `http.raw_body` is true, a request whose
+    Content-Type contains multipart/form-data (with a body; not HEAD/OPTIONS)
+    must be parsed here (fastrr/http/uploads.py), so an engine that cannot
+    parse it must hand such requests to this front or not run at all.
+    """
+    reasons = [f"http.middleware: {name}" for name in cfg.middleware if name in PYTHON_FRONT_MIDDLEWARE]
+    if cfg.ssl is not None:
+        reasons.append("http.ssl (TLS, HTTP/2 over ALPN" + (", redirect)" if cfg.ssl.redirect else ")"))
+    if cfg.http2.h2c:
+        reasons.append("http.http2.h2c")
+    if not cfg.raw_body:
+        reasons.append("multipart/form-data requests (http.raw_body is false)")
+    return reasons
 
 
 class HttpServer:
@@ -30,19 +50,36 @@ class HttpServer:
         self.in_flight = 0
         self.stopping = False
         self.server: asyncio.AbstractServer | None = None
+        self.tls_server: asyncio.AbstractServer | None = None
+        # `http.ssl.redirect`: plain requests are answered with a 308 to this port.
+        self.redirect_port: int | None = None
+        if cfg.ssl is not None and cfg.ssl.redirect:
+            self.redirect_port = int(cfg.ssl.address.rpartition(":")[2])
         self._ticker: asyncio.TimerHandle | None = None
         self._idle: asyncio.Event | None = None
         # RoadRunner logs every request at info level; skip the work when info is off.
         self.access_log: Logger | None = log if log.enabled(20) else None
 
-    async def start(self) -> None:
-        host, _, port = self.cfg.address.rpartition(":")
+    @staticmethod
+    def _bind(address: str) -> socket.socket:
+        host, _, port = address.rpartition(":")
         host = host.strip("[]") or "0.0.0.0"
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, int(port)))
+        return sock
+
+    async def start(self) -> None:
+        ssl_cfg = self.cfg.ssl
+        tls_sock = self._bind(ssl_cfg.address) if ssl_cfg is not None else None
+        sock = self._bind(self.cfg.address)
         self.server = await self.loop.create_server(lambda: HttpConnection(self), sock=sock, backlog=4096)
+        if ssl_cfg is not None:
+            context = build_ssl_context(ssl_cfg)
+            self.tls_server = await self.loop.create_server(lambda: HttpConnection(self, "https"), sock=tls_sock,
+                                                            backlog=4096, ssl=context)
+            self.log.info("https server listening", address=ssl_cfg.address)
         self._ticker = self.loop.call_later(TICK, self._tick)
         self.log.info("http server listening", address=self.cfg.address)
 
@@ -61,7 +98,7 @@ class HttpServer:
         target = req.target
         fields = {
             "status": conn.status, "method": req.method, "URI": target,
-            "URL": target if "://" in target else f"{self.scheme}://{req.host or ''}{target}",
+            "URL": target if "://" in target else f"{conn.scheme}://{req.host or ''}{target}",
             "remote_address": conn.peer,
             "start": datetime.fromtimestamp(conn.started_wall, UTC).isoformat(timespec="microseconds"),
             "elapsed": int((self.loop.time() - conn.started_at) * 1000),
@@ -85,10 +122,14 @@ class HttpServer:
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (bounded), close the rest."""
         self.stopping = True
-        if self.server is not None:
-            self.server.close()
+        for listener in (self.server, self.tls_server):
+            if listener is not None:
+                listener.close()
         for conn in list(self.connections):
-            if not conn.busy and conn.transport is not None:
+            shutdown = getattr(conn, "shutdown", None)
+            if shutdown is not None:
+                shutdown()  # HTTP/2: GOAWAY, close when its streams are done
+            elif not conn.busy and conn.transport is not None:
                 conn.closed = True
                 conn.transport.close()
         self._idle = asyncio.Event()

@@ -32,8 +32,9 @@ from fastrr import _core
 from fastrr.config import PoolConfig
 from fastrr.log import Logger
 from fastrr.pool.relay import FdRelay
+from fastrr.pool.ring import new_ring, ring_env
 from fastrr.pool.states import LIVE, State
-from fastrr.pool.worker import Job, Worker, rss_bytes
+from fastrr.pool.worker import Job, Worker
 
 MAX_BOOT_FAILURES = 5
 MAX_STOP_RETRIES = 8
@@ -88,7 +89,7 @@ class WorkerPool:
     # -- lifecycle ---------------------------------------------------------------
 
     async def start(self) -> None:
-        if self.relay_dsn != "pipes":
+        if self.relay_dsn not in ("pipes", "shm"):
             self._listen_relay()
         self._ready_waiter = self.loop.create_future()
         for _ in range(self.target):
@@ -97,10 +98,14 @@ class WorkerPool:
         await self._ready_waiter
 
     def _spawn(self) -> Worker | None:
+        ring = new_ring() if self.relay_dsn == "shm" else None  # shm relay: fastrr/pool/ring.py
         try:
             proc = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, env=self.env, process_group=0)
+                                    stderr=subprocess.PIPE, env=ring_env(self.env, ring) if ring else self.env,
+                                    process_group=0, pass_fds=(ring.memfd, ring.eventfd) if ring else ())
         except OSError as exc:
+            if ring is not None:
+                ring.close()
             self._boot_failed(f"cannot start worker {' '.join(self.command)!r}: {exc}")
             return None
         max_jobs = self.cfg.max_jobs
@@ -114,6 +119,9 @@ class WorkerPool:
         self.workers[worker.pid] = worker
         if self.relay_dsn == "pipes":
             worker.attach_pipes()
+            worker.send_handshake()
+        elif ring is not None:
+            worker.attach_ring(ring)
             worker.send_handshake()
         self.log.debug("worker spawned", pid=worker.pid)
         return worker
@@ -349,10 +357,11 @@ class WorkerPool:
         per pool): replacing it would only start another one just as big, in a
         loop that never serves anything.
         """
-        rss = rss_bytes(worker.pid)
+        rss = worker.rss()
         if rss <= self._memory_limit:
             return False
-        if worker.exec_started:
+        # (execs and state cover workers whose requests the C engine runs.)
+        if worker.exec_started or worker.execs or worker.state is State.WORKING:
             return True
         if not self._warned_memory:
             self._warned_memory = True

@@ -86,6 +86,7 @@ class Worker:
         self._kill_timer: object = None
         # exec_ttl: the job whose worker we killed, answered once the process is gone.
         self._doomed: tuple[Job, int, str] | None = None
+        self._statm_fd = -1  # /proc/<pid>/statm, opened on the first rss() call
         self._pidfd = os.pidfd_open(self.pid)
         self.loop.add_reader(self._pidfd, self._on_exit)
         assert proc.stderr is not None
@@ -108,6 +109,12 @@ class Worker:
         self.socket = sock
         self.reader = reader
         self._became_ready()
+
+    def attach_ring(self, ring: _core.Ring) -> None:
+        """shm relay: ring + pipes until the handshake shows which one the worker took."""
+        from fastrr.pool.ring import ShmRelay
+
+        self.relay = ShmRelay(self, ring)  # type: ignore[assignment]
 
     def send_handshake(self) -> None:
         assert self.relay is not None
@@ -260,6 +267,9 @@ class Worker:
         self.exit_code = code
         self.loop.remove_reader(self._pidfd)
         os.close(self._pidfd)
+        if self._statm_fd >= 0:
+            os.close(self._statm_fd)
+            self._statm_fd = -1
         if self._kill_timer is not None:
             self._kill_timer.cancel()  # type: ignore[attr-defined]
         self._read_stderr(final=True)
@@ -313,6 +323,22 @@ class Worker:
 
     # -- accounting ------------------------------------------------------------
 
+    def rss(self) -> int:
+        """Resident set size in bytes (0 once gone). The supervisor calls this
+        after every request when max_worker_memory is set, so it re-reads a
+        /proc file kept open (one pread, ~1.5 µs) instead of opening it each time."""
+        if self._statm_fd < 0:
+            if self.exited:
+                return 0
+            try:
+                self._statm_fd = os.open(f"/proc/{self.pid}/statm", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                return 0
+        try:
+            return int(os.pread(self._statm_fd, 128, 0).split()[1]) * _PAGE_SIZE
+        except (OSError, ValueError, IndexError):
+            return 0
+
     @property
     def status(self) -> State:
         """The state an operator sees: a busy worker marked for retirement is
@@ -324,15 +350,14 @@ class Worker:
     def info(self) -> dict[str, object]:
         """One row of `informer.Workers`, with RoadRunner's field names
         (fastrr adds `lastError`)."""
-        rss, cpu = process_usage(self.pid, self.created)
         status = self.status
         return {
             "pid": self.pid,
             "status": int(status),
             "numExecs": self.execs,
             "created": int(self.created * 1e9),
-            "memoryUsage": rss,
-            "CPUPercent": cpu,
+            "memoryUsage": self.rss(),
+            "CPUPercent": cpu_percent(self.pid, self.created),
             "command": " ".join(self.proc.args) if isinstance(self.proc.args, list) else str(self.proc.args),
             "statusStr": status.label,
             "lastError": self.last_error,
@@ -343,25 +368,14 @@ _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident set size of one process from /proc/<pid>/statm (0 when gone):
-    one small read, cheap enough to run after every request."""
-    try:
-        with open(f"/proc/{pid}/statm", "rb") as fh:
-            return int(fh.read().split()[1]) * _PAGE_SIZE
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-def process_usage(pid: int, created: float) -> tuple[int, float]:
-    """(RSS bytes, CPU%) where CPU% is CPU time over lifetime, as gopsutil's
-    Process.CPUPercent that `rr workers` shows."""
-    rss = rss_bytes(pid)
+def cpu_percent(pid: int, created: float) -> float:
+    """CPU time over lifetime in percent, as gopsutil's Process.CPUPercent that
+    `rr workers` shows (0 when the process is gone)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             fields = fh.read().rsplit(b")", 1)[1].split()
         cpu_seconds = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
     except (OSError, ValueError, IndexError):
-        return rss, 0.0
+        return 0.0
     elapsed = time.time() - created
-    return rss, round(cpu_seconds / elapsed * 100, 4) if elapsed > 0 else 0.0
+    return round(cpu_seconds / elapsed * 100, 4) if elapsed > 0 else 0.0

@@ -20,6 +20,8 @@ from typing import Any
 
 from fastrr import RR_COMPAT_VERSION
 from fastrr.config import Config
+from fastrr.http.engine import EngineHttpServer, engine_blockers
+from fastrr.http.engine_pool import EnginePool
 from fastrr.http.server import HttpServer
 from fastrr.log import Logger
 from fastrr.pool.pool import BootFailure, PoolError, WorkerPool, worker_env
@@ -37,7 +39,7 @@ class Arbiter:
         self.pidfile = pidfile
         self.exit_code = EXIT_OK
         self.pool: WorkerPool | None = None
-        self.http: HttpServer | None = None
+        self.http: HttpServer | EngineHttpServer | None = None
         self.rpc: RpcServer | None = None
         self._stop: asyncio.Event | None = None
         self._signals = 0
@@ -107,8 +109,20 @@ class Arbiter:
         assert cfg.http is not None
         env = worker_env(dict(os.environ), cfg.server.relay, cfg.rpc_listen, cfg.server.env, "http",
                          RR_COMPAT_VERSION)
-        self.pool = WorkerPool("http", cfg.http.pool, cfg.server.command, env, cfg.server.relay,
-                               self.log.named("pool"), self.fatal)
+        # http.engine: c runs the HTTP/1.1 data path in the C engine (EnginePool
+        # hands it the workers); settings only the Python front has keep that one.
+        use_engine = cfg.http.engine == "c"
+        if use_engine and (blockers := engine_blockers(cfg.http, cfg.server.relay)):
+            use_engine = False
+            self.log.warn("http.engine: c does not support these settings, using the python front",
+                          settings=blockers)
+        if use_engine:
+            self.pool = EnginePool("http", cfg.http.pool, cfg.server.command, env, cfg.server.relay,
+                                   self.log.named("pool"), self.fatal, http=cfg.http,
+                                   http_log=self.log.named("http"))
+        else:
+            self.pool = WorkerPool("http", cfg.http.pool, cfg.server.command, env, cfg.server.relay,
+                                   self.log.named("pool"), self.fatal)
         if cfg.rpc_listen:
             self.rpc = RpcServer(cfg.rpc_listen, Services({"http": self.pool}, cfg.raw), self.log.named("rpc"))
             try:
@@ -137,7 +151,10 @@ class Arbiter:
                 print(f"error: {exc}", file=sys.stderr, flush=True)
                 await self.pool.stop()
                 return EXIT_BOOT
-            self.http = HttpServer(cfg.http, self.pool, self.log.named("http"))
+            if isinstance(self.pool, EnginePool):
+                self.http = EngineHttpServer(cfg.http, self.pool, self.log.named("http"))
+            else:
+                self.http = HttpServer(cfg.http, self.pool, self.log.named("http"))
             try:
                 await self.http.start()
             except OSError as exc:

@@ -22,7 +22,7 @@ import fastrr._core as C
 from tests.core import pb_http
 from tests.core.pb_http import ld, tag, varint
 
-from google.protobuf.message import DecodeError  # noqa: E402  (pb_http skips without protobuf)
+DecodeError = pytest.importorskip("google.protobuf.message").DecodeError
 
 EXAMPLES = int(os.environ.get("FASTRR_HYPOTHESIS_EXAMPLES", "400"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -325,11 +325,18 @@ def test_unknown_fields_skipped_everywhere():
     hv = ld(1, b"v1") + tag(7, 0) + varint(300) + ld(1, b"v2")
     entry = tag(9, 5) + b"\x01\x02\x03\x04" + ld(1, b"X-A") + tag(10, 1) + b"12345678" + ld(2, hv)
     group = tag(20, 3) + tag(1, 0) + b"\x05" + tag(21, 3) + ld(2, b"zz") + tag(21, 4) + tag(20, 4)
-    ctx = (tag(15, 0) + varint(2**63) + tag(1, 0) + varint(204) + group + ld(2, entry) + ld(3, b"skip") +
-           tag(4, 1) + b"\x00" * 8 + tag(5, 5) + b"\x00" * 4 + tag(536870911, 0) + b"\x00")
+
+    def ctx(entry: bytes) -> bytes:
+        return (tag(15, 0) + varint(2**63) + tag(1, 0) + varint(204) + group + ld(2, entry) + ld(3, b"skip") +
+                tag(4, 1) + b"\x00" * 8 + tag(5, 5) + b"\x00" * 4 + tag(536870911, 0) + b"\x00")
+
     want = {"status": 204, "headers": {"X-A": ["v1", "v2"]}}
-    assert as_json(ctx) == want
-    m = pb_http.parse_response(ctx)  # protobuf agrees
+    assert as_json(ctx(entry)) == want
+    # Google's parser agrees, except that upb moves a map entry holding
+    # unknown fields to the parent's unknown fields (an implementation
+    # choice; the encoding spec, Go's protobuf and PHP skip them): compare
+    # with the entry-level unknown fields left out.
+    m = pb_http.parse_response(ctx(ld(1, b"X-A") + ld(2, hv)))
     assert m.status == 204 and list(m.headers["X-A"].value) == [b"v1", b"v2"]
 
 
@@ -346,6 +353,18 @@ def test_map_semantics_match_protobuf():
     assert m.status == 201
     assert {k: list(v.value) for k, v in m.headers.items()} == {
         "A": [b"2", b"3"], "B": [b"b"], "C": [], "": [b"nokey"]}
+
+
+@pytest.mark.parametrize("size", [0, 1, 127, 128, 300, 20000])
+def test_response_long_names_and_values(size):
+    """Lengths of one, two and three varint bytes at each level (the
+    one-byte cases have a fast path)."""
+    name, value = b"X-" + b"n" * size, b"v" * size
+    ctx = pb_http.response(200, {name.decode(): [value, b"", value + b"!"], "B": [b"b" * size]})
+    out = json.loads(C.proto_response_to_json(ctx))
+    assert out["headers"] == {name.decode(): [value.decode(), "", value.decode() + "!"], "B": ["b" * size]}
+    js = C.proto_response_to_json(ctx)
+    assert build(ctx, b"body") == build(js, b"body", codec=C.FLAG_JSON)
 
 
 def test_many_headers_dedup_hash_path():
@@ -424,11 +443,14 @@ def test_differential_random_responses(status, headers):
     assert {k: [v.encode("utf-8", "surrogateescape") for v in vs] for k, vs in got["headers"].items()} == \
         {k: list(v.value) for k, v in msg.headers.items()}
     # and build_response gives the same HTTP bytes from the protobuf and from its JSON
+    if not ctx:  # status 0, no headers: zero bytes, which is "no context" (200)
+        assert C.build_response(b"body", 0, True, False, 1, False, C.FLAG_PROTO)[0] == 200
+        return
     for minor, stream in ((1, False), (0, True)):
         try:
             want = C.build_response(out + b"body", len(out), True, False, minor, stream)
-        except C.FrameError:  # a status out of range (JSON's message saturates big numbers)
-            with pytest.raises(C.FrameError, match="unknown status code"):
+        except C.FrameError:  # status out of range or 101 (JSON saturates big numbers in the message)
+            with pytest.raises(C.FrameError, match="unknown status code|101"):
                 C.build_response(ctx + b"body", len(ctx), True, False, minor, stream, C.FLAG_PROTO)
             continue
         assert C.build_response(ctx + b"body", len(ctx), True, False, minor, stream, C.FLAG_PROTO) == want
@@ -460,6 +482,8 @@ def test_differential_corrupted_responses(status, headers, cuts):
         theirs = None
     if ours is None:
         return  # we are stricter on wire types of known fields: nothing to compare
+    if _entry_unknowns(ctx):
+        return  # upb drops such map entries (see test_unknown_fields_skipped_everywhere)
     got = json.loads(ours.decode("utf-8", "surrogateescape"))
     keys = [k.encode("utf-8", "surrogateescape") for k in got["headers"]]
     if theirs is None:
@@ -468,6 +492,15 @@ def test_differential_corrupted_responses(status, headers, cuts):
     assert got["status"] == theirs.status
     assert {k: [v.encode("utf-8", "surrogateescape") for v in vs] for k, vs in got["headers"].items()} == \
         {k: list(v.value) for k, v in theirs.headers.items()}
+
+
+def _entry_unknowns(ctx: bytes) -> bool:
+    """Does a headers map entry hold anything but its key and value fields?"""
+    try:
+        return any(num == 2 and any(n not in (1, 2) for n, _, _ in pb_http.fields(entry))
+                   for num, _, entry in pb_http.fields(ctx))
+    except ValueError:  # groups: not walked here
+        return True
 
 
 def _is_utf8(b: bytes) -> bool:
@@ -548,12 +581,14 @@ def _exercise() -> None:
     C.proto_response_to_json(ctx)
     C.build_response(ctx + b"body", len(ctx), True, False, 1, False, C.FLAG_PROTO)
     for bad in (b"\x08", b"\x12\x05abc", tag(3, 3)):
-        for call in (lambda: C.proto_response_to_json(bad),
-                     lambda: C.build_response(bad, len(bad), True, False, 1, False, C.FLAG_PROTO)):
-            try:
-                call()
-            except C.FrameError:
-                pass
+        try:
+            C.proto_response_to_json(bad)
+        except C.FrameError:
+            pass
+        try:
+            C.build_response(bad, len(bad), True, False, 1, False, C.FLAG_PROTO)
+        except C.FrameError:
+            pass
     for bad_args in ((object(), "a", "http"), (r, "a", "http", False, b"")):
         try:
             C.encode_http_context_proto(*bad_args)

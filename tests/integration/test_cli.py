@@ -113,7 +113,15 @@ def test_reset_silent_the_octane_way(fastrr, tmp_path):
     before = server.wait_workers(2)
     res = run_cli(["reset", "-o", f"rpc.listen={address}", "-s", *cfg_args(server)], cwd=tmp_path)
     assert (res.returncode, res.stdout, res.stderr) == (0, "", "")
-    assert not (server.wait_workers(2) & before)
+    middle = server.wait_workers(2)
+    assert not (middle & before)
+    # Octane's own config file can be empty (everything came with -o at serve time).
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / ".rr.yaml").write_text("")
+    res = run_cli(["reset", "-o", f"rpc.listen={address}", "-s"], cwd=app)
+    assert (res.returncode, res.stdout, res.stderr) == (0, "", "")
+    assert not (server.wait_workers(2) & middle)
 
 
 def test_reset_fails_cleanly_for_an_unknown_plugin(served, tmp_path):

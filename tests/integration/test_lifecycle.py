@@ -86,12 +86,12 @@ def test_missing_config_file(tmp_path):
 
 
 def test_unknown_keys_warn_once_and_still_serve(fastrr):
-    server = fastrr.start({"http": {"colour": "blue", "ssl": {"address": "x"}}, "mystery": 1})
+    server = fastrr.start({"http": {"colour": "blue", "http3": {"address": "x"}}, "mystery": 1})
     assert httpx.get(server.url("/hello")).status_code == 200
     out = server.output()
     assert out.count("http.colour: unknown key, ignored") == 1
     assert "mystery: unknown key, ignored" in out
-    assert "http.ssl: not supported by fastrr yet, ignored" in out
+    assert "http.http3: not supported by fastrr yet, ignored" in out
 
 
 def test_overrides_env_interpolation_and_workdir(tmp_path):
@@ -129,9 +129,9 @@ def test_workers_flag(fastrr):
     server.wait_workers(3)
 
 
-@pytest.mark.parametrize("relay", ["unix", "tcp"])
+@pytest.mark.parametrize("relay", ["unix", "tcp", "shm"])
 def test_psr7_worker_answers_identically_over_pipes_and_sockets(fastrr, tmp_path, relay):
-    dsn = f"unix://{tmp_path}/relay.sock" if relay == "unix" else f"tcp://127.0.0.1:{free_port()}"
+    dsn = {"unix": f"unix://{tmp_path}/relay.sock", "tcp": f"tcp://127.0.0.1:{free_port()}", "shm": "shm"}[relay]
     env = {"APP_MODE": "psr7"}
     pipes = fastrr.start(env=env)
     sockets = fastrr.start({"server": {"relay": dsn}}, env=env)

@@ -167,13 +167,13 @@ def test_msgpack_and_raw_codecs(rpc):
 def test_calls_on_one_connection_are_answered_as_they_complete(rpc):
     server, address = rpc
     with concurrent.futures.ThreadPoolExecutor(1) as ex, connect(address) as sock:
-        slow = ex.submit(httpx.get, server.url("/sleep?ms=1500"), timeout=20)
+        slow = ex.submit(httpx.get, server.url("/sleep?ms=3000"), timeout=20)
         with RpcClient(address) as client:
             deadline = time.monotonic() + 10
             while not any(w["statusStr"] == "working" for w in client.call("informer.Workers", "http")["workers"]):
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
-        # Reset must drain the busy worker (~1.5 s); List on the same connection must not wait for it.
+        # Reset must drain the busy worker (~3 s); List on the same connection must not wait for it.
         sock.sendall(call_frame(1, "resetter.Reset", b'"http"') + call_frame(2, "informer.List", b"true"))
         first = read_frame(sock)
         assert first is not None and first[1] == (2, 13) and json.loads(first[2][13:]) == ["http"]
@@ -314,8 +314,7 @@ def test_php_rpc_client_calls_every_method(rpc, tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
     out = json.loads(res.stdout)
     assert out["list"] == ["http"] and out["resetterList"] == ["http"] and out["afterError"] == ["http"]
-    assert {w["pid"] for w in out["workers"]["workers"]} <= set(out["pidsBefore"])
-    assert len(out["workers"]["workers"]) == 2
+    assert len(out["workers"]["workers"]) == 2  # (RemoveWorker may have stopped one of them since)
     assert out["msgpackWorkers"]["workers"][0]["statusStr"] in ("ready", "working")
     assert out["version"] == RR_COMPAT_VERSION
     assert yaml.safe_load(out["config"])["rpc"]["listen"] == address

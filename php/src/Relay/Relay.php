@@ -12,6 +12,8 @@ namespace Fastrr\Relay;
  *   pipes://stdin:stdout   the same, spelled out
  *   tcp://host:port        host must not be empty
  *   unix:///path/to.sock
+ *   shm                    fastrr's shared-memory ring (FASTRR_RING), pipes when unavailable;
+ *                          with `pipes` too when the server set FASTRR_RING
  */
 final class Relay
 {
@@ -28,8 +30,11 @@ final class Relay
     public static function create(string $dsn): RelayInterface
     {
         $dsn = \trim($dsn);
-        if ($dsn === self::PIPES || $dsn === 'pipes://' || $dsn === 'pipes://stdin:stdout') {
-            return new StreamRelay();
+        if ($dsn === self::PIPES || $dsn === 'pipes://' || $dsn === 'pipes://stdin:stdout' || $dsn === 'shm') {
+            // fastrr's `server.relay: shm` hands over a shared-memory ring (and
+            // keeps the pipes as the fallback): use it when FFI can.
+            $ring = (\getenv('FASTRR_RING') !== false || $dsn === 'shm') ? RingRelay::create() : null;
+            return $ring ?? new StreamRelay();
         }
 
         $sep = \strpos($dsn, '://');

@@ -1,0 +1,622 @@
+/* fastrr._core.Engine: the Python face of the C HTTP engine (the loop is in
+ * engine_loop.c). Everything here runs in the caller's thread with the GIL;
+ * waiting for the engine thread always releases it, and the engine thread
+ * never waits for Python, so no lock order can deadlock.
+ *
+ *   Engine(listen_fd=-1, **limits)   starts the thread
+ *   .event_fd                        readable when poll_events() has work
+ *   .listen(fd)                      accept on a listening socket (Python's)
+ *   .add_worker(id, rfd, wfd, max_jobs=0)
+ *   .stop_worker(id) -> 0 | 1 | -1   stop frame sent now | after its request | unknown
+ *   .remove_worker(id, reason) -> bool   the process is gone (synchronous)
+ *   .stop_accepting(), .abort_connections(), .stats() -> dict
+ *   .poll_events() -> list[tuple]    see fastrr/http/engine_pool.py
+ *   .close() -> list[tuple]          stops the thread; returns the last events
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+typedef struct {
+    PyObject_HEAD
+    fe_engine *e;
+} EngineObject;
+
+static void engine_free(fe_engine *e)
+{
+    while (e->ev_head) {
+        fe_event *ev = e->ev_head;
+        e->ev_head = ev->next;
+        fe_event_free(ev);
+    }
+    if (e->epfd >= 0)
+        close(e->epfd);
+    if (e->cmd_fd >= 0)
+        close(e->cmd_fd);
+    if (e->event_fd >= 0)
+        close(e->event_fd);
+    fr_resp_scratch_trim(&e->resp, 0);
+    fr_buf_trim(&e->out, 0);
+    fr_buf_trim(&e->text, 0);
+    fr_buf_trim(&e->form_json, 0);
+    fr_buf_trim(&e->form_err, 0);
+    fr_buf_trim(&e->pb_scratch, 0);
+    fe_form_scratch_free(&e->form);
+    free(e->free_stack);
+    pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->cv);
+    free(e);
+}
+
+/* Post a command and wait for the engine thread to have run it. */
+static int run_cmd(EngineObject *self, fe_cmd *cmd)
+{
+    fe_engine *e = self->e;
+    if (e == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "the engine is closed");
+        return -1;
+    }
+    cmd->next = NULL;
+    cmd->done = 0;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&e->mu);
+    if (e->cmd_tail)
+        e->cmd_tail->next = cmd;
+    else
+        e->cmd_head = cmd;
+    e->cmd_tail = cmd;
+    pthread_mutex_unlock(&e->mu);
+    uint64_t one = 1;
+    ssize_t r = write(e->cmd_fd, &one, sizeof(one));
+    (void)r;
+    pthread_mutex_lock(&e->mu);
+    while (!cmd->done)
+        pthread_cond_wait(&e->cv, &e->mu);
+    pthread_mutex_unlock(&e->mu);
+    Py_END_ALLOW_THREADS
+    return 0;
+}
+
+static PyObject *field_value(const fe_field *f)
+{
+    switch (f->kind) {
+    case FE_F_INT: return PyLong_FromLongLong(f->i);
+    case FE_F_FLOAT: return PyFloat_FromDouble(f->d);
+    case FE_F_UTF8: return PyUnicode_DecodeUTF8(f->s, (Py_ssize_t)f->n, "replace");
+    case FE_F_LATIN1: return PyUnicode_DecodeLatin1(f->s, (Py_ssize_t)f->n, NULL);
+    default: Py_RETURN_NONE;
+    }
+}
+
+static PyObject *fields_dict(const fe_event *ev)
+{
+    PyObject *d = PyDict_New();
+    if (d == NULL)
+        return NULL;
+    for (int i = 0; i < ev->nfields; i++) {
+        PyObject *v = field_value(&ev->fields[i]);
+        if (v == NULL || PyDict_SetItemString(d, ev->fields[i].key, v) < 0) {
+            Py_XDECREF(v);
+            Py_DECREF(d);
+            return NULL;
+        }
+        Py_DECREF(v);
+    }
+    return d;
+}
+
+static PyObject *event_tuple(const fe_event *ev)
+{
+    PyObject *d;
+    switch (ev->type) {
+    case FE_EV_FAILED:
+        return Py_BuildValue("(sLs#O)", "failed", ev->id, ev->msg ? ev->msg : "", (Py_ssize_t)ev->msg_len,
+                             ev->io ? Py_True : Py_False);
+    case FE_EV_EXEC_TTL:
+        return Py_BuildValue("(sLs#)", "exec_ttl", ev->id, ev->msg ? ev->msg : "", (Py_ssize_t)ev->msg_len);
+    case FE_EV_STOP_REQUESTED: return Py_BuildValue("(sL)", "stop_requested", ev->id);
+    case FE_EV_MAX_JOBS: return Py_BuildValue("(sL)", "max_jobs", ev->id);
+    case FE_EV_MAX_MEMORY: return Py_BuildValue("(sL)", "max_memory", ev->id);
+    case FE_EV_STOP_SENT: return Py_BuildValue("(sL)", "stop_sent", ev->id);
+    case FE_EV_DRAINED: return Py_BuildValue("(s)", "drained");
+    case FE_EV_UPLOAD_START:
+        return Py_BuildValue("(sLN)", "upload_start", ev->id,
+                             ev->nfields ? PyUnicode_DecodeLatin1(ev->fields[0].s, (Py_ssize_t)ev->fields[0].n, NULL)
+                                         : PyUnicode_FromString(""));
+    case FE_EV_UPLOAD_DATA:
+        return Py_BuildValue("(sLy#)", "upload_data", ev->id, ev->msg ? ev->msg : "", (Py_ssize_t)ev->msg_len);
+    case FE_EV_UPLOAD_END: return Py_BuildValue("(sL)", "upload_end", ev->id);
+    case FE_EV_UPLOAD_DROP: return Py_BuildValue("(sL)", "upload_drop", ev->id);
+    case FE_EV_LOG:
+        if ((d = fields_dict(ev)) == NULL)
+            return NULL;
+        return Py_BuildValue("(sisN)", "log", ev->level, ev->text ? ev->text : "", d);
+    case FE_EV_ACCESS:
+        if ((d = fields_dict(ev)) == NULL)
+            return NULL;
+        return Py_BuildValue("(sN)", "access", d);
+    default: return Py_BuildValue("(si)", "unknown", ev->type);
+    }
+}
+
+/* Take every queued event (clearing the eventfd first: an event pushed
+ * after the take writes it again). */
+static PyObject *take_events(fe_engine *e)
+{
+    uint64_t v;
+    ssize_t r = read(e->event_fd, &v, sizeof(v));
+    (void)r;
+    pthread_mutex_lock(&e->mu);
+    fe_event *evs = e->ev_head;
+    e->ev_head = e->ev_tail = NULL;
+    pthread_mutex_unlock(&e->mu);
+    PyObject *list = PyList_New(0);
+    while (evs) {
+        fe_event *ev = evs;
+        evs = ev->next;
+        if (list != NULL) {
+            PyObject *t = event_tuple(ev);
+            if (t == NULL || PyList_Append(list, t) < 0)
+                Py_CLEAR(list);
+            Py_XDECREF(t);
+        }
+        fe_event_free(ev);
+    }
+    return list;
+}
+
+static void engine_shutdown(EngineObject *self)
+{
+    fe_engine *e = self->e;
+    if (e == NULL)
+        return;
+    if (e->thread_started) {
+        fe_cmd cmd;
+        memset(&cmd, 0, sizeof(cmd));
+        cmd.op = FE_CMD_QUIT;
+        run_cmd(self, &cmd);
+        Py_BEGIN_ALLOW_THREADS
+        pthread_join(e->thread, NULL);
+        Py_END_ALLOW_THREADS
+        e->thread_started = 0;
+    }
+}
+
+static PyObject *Engine_close(EngineObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (self->e == NULL)
+        return PyList_New(0);
+    engine_shutdown(self);
+    PyObject *events = take_events(self->e);
+    engine_free(self->e);
+    self->e = NULL;
+    return events;
+}
+
+static void Engine_dealloc(EngineObject *self)
+{
+    if (self->e != NULL) {
+        engine_shutdown(self);
+        engine_free(self->e);
+        self->e = NULL;
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int Engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"listen_fd",       "max_header_size",  "max_body",
+                             "max_request_size", "read_timeout",    "idle_timeout",
+                             "allocate_timeout", "exec_ttl",        "linger",
+                             "doomed_wait",      "max_queue_size",  "internal_error_code",
+                             "debug",            "raw_body",        "log_level",
+                             "access_log",       "max_stop_retries", "pipeline_limit",
+                             "max_worker_memory", "proto", NULL};
+    int listen_fd = -1;
+    Py_ssize_t max_header = 64 * 1024;
+    unsigned long long max_body = 1000ull << 20, max_mem = 0;
+    long long max_mb = 1000, max_queue = 0;
+    double read_t = 60, idle_t = 75, alloc_t = 60, exec_ttl = 60, linger = 2, doomed = 1;
+    int code = 500, debug = 0, raw_body = 0, log_level = 20, access_log = 0, retries = 8, proto = 0;
+    Py_ssize_t pipeline = 1 << 20;
+    if (self->e != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Engine.__init__ called twice");
+        return -1;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|i$nKLddddddLippiiinKp:Engine", kwlist,
+                                     &listen_fd, &max_header, &max_body, &max_mb, &read_t, &idle_t,
+                                     &alloc_t, &exec_ttl, &linger, &doomed, &max_queue, &code,
+                                     &debug, &raw_body, &log_level, &access_log, &retries,
+                                     &pipeline, &max_mem, &proto))
+        return -1;
+    if (max_header < 0 || pipeline < 0) {
+        PyErr_SetString(PyExc_ValueError, "limits must be >= 0");
+        return -1;
+    }
+    if ((unsigned long long)max_header > 0xFFFFFFFFull)
+        max_header = (Py_ssize_t)0xFFFFFFFFll;
+    fe_engine *e = calloc(1, sizeof(*e));
+    if (e == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    e->epfd = e->cmd_fd = e->event_fd = e->listen_fd = -1;
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    fe_config *c = &e->cfg;
+    c->max_header_size = (size_t)max_header;
+    c->max_body = max_body;
+    c->max_request_size = max_mb;
+    c->read_timeout = read_t;
+    c->idle_timeout = idle_t;
+    c->allocate_timeout = alloc_t;
+    c->exec_ttl = exec_ttl;
+    c->linger = linger;
+    c->doomed_wait = doomed;
+    c->max_queue_size = max_queue;
+    c->internal_error_code = code;
+    c->debug = debug;
+    c->raw_body = raw_body;
+    c->log_level = log_level;
+    c->access_log = access_log;
+    c->max_stop_retries = retries;
+    c->pipeline_limit = (size_t)pipeline;
+    c->max_worker_memory = max_mem;
+    c->proto = proto;
+    e->date_time = (time_t)-1;
+    e->epfd = epoll_create1(EPOLL_CLOEXEC);
+    e->cmd_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    e->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (e->epfd < 0 || e->cmd_fd < 0 || e->event_fd < 0)
+        goto os_error;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 4 /* TAG_CMD */};
+    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->cmd_fd, &ev) < 0)
+        goto os_error;
+    int rc = pthread_create(&e->thread, NULL, fe_thread_main, e);
+    if (rc != 0) {
+        errno = rc;
+        goto os_error;
+    }
+    e->thread_started = 1;
+    self->e = e;
+    if (listen_fd >= 0) {
+        fe_cmd cmd;
+        memset(&cmd, 0, sizeof(cmd));
+        cmd.op = FE_CMD_LISTEN;
+        cmd.rfd = listen_fd;
+        if (run_cmd(self, &cmd) < 0)
+            return -1;
+        if (cmd.result < 0) {
+            errno = (int)-cmd.result;
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+    }
+    return 0;
+os_error:
+    PyErr_SetFromErrno(PyExc_OSError);
+    engine_free(e);
+    return -1;
+}
+
+static PyObject *Engine_listen(EngineObject *self, PyObject *arg)
+{
+    int fd = PyObject_AsFileDescriptor(arg);
+    if (fd < 0)
+        return NULL;
+    fe_cmd cmd;
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.op = FE_CMD_LISTEN;
+    cmd.rfd = fd;
+    if (run_cmd(self, &cmd) < 0)
+        return NULL;
+    if (cmd.result < 0) {
+        errno = (int)-cmd.result;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *Engine_add_worker(EngineObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"id", "rfd", "wfd", "max_jobs", NULL};
+    long long id, max_jobs = 0;
+    int rfd, wfd;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Lii|L:add_worker", kwlist, &id, &rfd, &wfd, &max_jobs))
+        return NULL;
+    fe_cmd cmd;
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.op = FE_CMD_ADD_WORKER;
+    cmd.id = id;
+    cmd.rfd = rfd;
+    cmd.wfd = wfd;
+    cmd.max_jobs = max_jobs < 0 ? 0 : max_jobs;
+    if (run_cmd(self, &cmd) < 0)
+        return NULL;
+    if (cmd.result < 0) {
+        errno = (int)-cmd.result;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *Engine_stop_worker(EngineObject *self, PyObject *arg)
+{
+    long long id = PyLong_AsLongLong(arg);
+    if (id == -1 && PyErr_Occurred())
+        return NULL;
+    fe_cmd cmd;
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.op = FE_CMD_STOP_WORKER;
+    cmd.id = id;
+    if (run_cmd(self, &cmd) < 0)
+        return NULL;
+    return PyLong_FromLongLong(cmd.result);
+}
+
+static PyObject *Engine_resume_worker(EngineObject *self, PyObject *arg)
+{
+    long long id = PyLong_AsLongLong(arg);
+    if (id == -1 && PyErr_Occurred())
+        return NULL;
+    fe_cmd cmd;
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.op = FE_CMD_RESUME_WORKER;
+    cmd.id = id;
+    if (run_cmd(self, &cmd) < 0)
+        return NULL;
+    return PyBool_FromLong(cmd.result > 0);
+}
+
+static PyObject *Engine_remove_worker(EngineObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"id", "reason", NULL};
+    long long id;
+    const char *reason = "";
+    Py_ssize_t reason_len = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "L|s#:remove_worker", kwlist, &id, &reason, &reason_len))
+        return NULL;
+    fe_cmd cmd;
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.op = FE_CMD_REMOVE_WORKER;
+    cmd.id = id;
+    cmd.text = reason;
+    cmd.text_len = (size_t)reason_len;
+    if (run_cmd(self, &cmd) < 0)
+        return NULL;
+    return PyBool_FromLong(cmd.result > 0);
+}
+
+/* upload_go(token) / upload_ack(token, n) / upload_done(token, fields, uploads)
+ * / upload_fail(token, status, reason): Python's answers for a multipart body. */
+static PyObject *upload_cmd(EngineObject *self, int op, long long token, long long n, int status,
+                            const char *text, Py_ssize_t text_len, const char *text2, Py_ssize_t text2_len)
+{
+    fe_cmd cmd;
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.op = op;
+    cmd.id = token;
+    cmd.max_jobs = n;
+    cmd.status = status;
+    cmd.text = text;
+    cmd.text_len = (size_t)text_len;
+    cmd.text2 = text2;
+    cmd.text2_len = (size_t)text2_len;
+    if (run_cmd(self, &cmd) < 0)
+        return NULL;
+    return PyBool_FromLong(cmd.result > 0);
+}
+
+static PyObject *Engine_upload_go(EngineObject *self, PyObject *arg)
+{
+    long long token = PyLong_AsLongLong(arg);
+    if (token == -1 && PyErr_Occurred())
+        return NULL;
+    return upload_cmd(self, FE_CMD_UPLOAD_GO, token, 0, 0, NULL, 0, NULL, 0);
+}
+
+static PyObject *Engine_upload_ack(EngineObject *self, PyObject *args)
+{
+    long long token, n;
+    if (!PyArg_ParseTuple(args, "LL:upload_ack", &token, &n))
+        return NULL;
+    return upload_cmd(self, FE_CMD_UPLOAD_ACK, token, n < 0 ? 0 : n, 0, NULL, 0, NULL, 0);
+}
+
+static PyObject *Engine_upload_done(EngineObject *self, PyObject *args)
+{
+    long long token;
+    const char *fields, *files = NULL;
+    Py_ssize_t flen, ulen = 0;
+    if (!PyArg_ParseTuple(args, "Ly#z#:upload_done", &token, &fields, &flen, &files, &ulen))
+        return NULL;
+    return upload_cmd(self, FE_CMD_UPLOAD_DONE, token, 0, 0, fields, flen, files, ulen);
+}
+
+static PyObject *Engine_upload_fail(EngineObject *self, PyObject *args)
+{
+    long long token;
+    int status;
+    const char *reason;
+    Py_ssize_t rlen;
+    if (!PyArg_ParseTuple(args, "Lis#:upload_fail", &token, &status, &reason, &rlen))
+        return NULL;
+    return upload_cmd(self, FE_CMD_UPLOAD_FAIL, token, 0, status, reason, rlen, NULL, 0);
+}
+
+static PyObject *simple_cmd(EngineObject *self, int op)
+{
+    fe_cmd cmd;
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.op = op;
+    if (run_cmd(self, &cmd) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Engine_stop_accepting(EngineObject *self, PyObject *unused)
+{
+    (void)unused;
+    return simple_cmd(self, FE_CMD_STOP_ACCEPTING);
+}
+
+static PyObject *Engine_abort_connections(EngineObject *self, PyObject *unused)
+{
+    (void)unused;
+    return simple_cmd(self, FE_CMD_ABORT_CONNECTIONS);
+}
+
+static const char *const state_names[] = {"ready", "working", "retired", "stopping"};
+
+static PyObject *Engine_stats(EngineObject *self, PyObject *unused)
+{
+    (void)unused;
+    fe_stats st;
+    memset(&st, 0, sizeof(st));
+    fe_cmd cmd;
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.op = FE_CMD_STATS;
+    cmd.stats = &st;
+    if (run_cmd(self, &cmd) < 0)
+        return NULL;
+    PyObject *workers = PyDict_New();
+    for (size_t i = 0; workers != NULL && i < st.nworkers; i++) {
+        const fe_worker_stat *w = &st.workers[i];
+        int s = w->state >= 0 && w->state <= FE_W_STOPPING ? w->state : 0;
+        PyObject *key = PyLong_FromLongLong(w->id);
+        PyObject *val = Py_BuildValue("{sssLsdsd}", "state", state_names[s], "execs", w->execs,
+                                      "last_used", w->last_used, "exec_started", w->exec_started);
+        if (key == NULL || val == NULL || PyDict_SetItem(workers, key, val) < 0)
+            Py_CLEAR(workers);
+        Py_XDECREF(key);
+        Py_XDECREF(val);
+    }
+    free(st.workers);
+    if (workers == NULL)
+        return NULL;
+    return Py_BuildValue("{sLsLsLsLsLsN}", "connections", st.connections, "in_flight", st.in_flight,
+                         "queued", st.queued, "accepted", st.accepted, "requests", st.requests,
+                         "workers", workers);
+}
+
+static PyObject *Engine_poll_events(EngineObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (self->e == NULL)
+        return PyList_New(0);
+    return take_events(self->e);
+}
+
+static PyObject *Engine_get_event_fd(EngineObject *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromLong(self->e ? self->e->event_fd : -1);
+}
+
+static PyObject *Engine_get_closed(EngineObject *self, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(self->e == NULL);
+}
+
+static PyMethodDef Engine_methods[] = {
+    {"listen", (PyCFunction)Engine_listen, METH_O,
+     "listen(fd)\n\nAccept connections on a listening socket (it stays Python's)."},
+    {"add_worker", (PyCFunction)(void (*)(void))Engine_add_worker, METH_VARARGS | METH_KEYWORDS,
+     "add_worker(id, rfd, wfd, max_jobs=0)\n\nServe requests with a worker that passed the PID "
+     "handshake. The engine works on dups of the fds; the originals stay the caller's."},
+    {"stop_worker", (PyCFunction)Engine_stop_worker, METH_O,
+     "stop_worker(id) -> int\n\nSend the CONTROL stop frame: 0 sent now, 1 after the request it "
+     "runs (a stop_sent event follows), -1 unknown worker."},
+    {"resume_worker", (PyCFunction)Engine_resume_worker, METH_O,
+     "resume_worker(id) -> bool\n\nPut a worker held after a max_memory event back to work."},
+    {"remove_worker", (PyCFunction)(void (*)(void))Engine_remove_worker, METH_VARARGS | METH_KEYWORDS,
+     "remove_worker(id, reason='') -> bool\n\nThe process is gone: its request (if any) is "
+     "answered 502 with reason; the engine forgets it. Synchronous."},
+    {"stop_accepting", (PyCFunction)Engine_stop_accepting, METH_NOARGS,
+     "stop_accepting()\n\nStop accepting, close idle connections, answer the rest with "
+     "Connection: close; a drained event follows when nothing is in flight."},
+    {"abort_connections", (PyCFunction)Engine_abort_connections, METH_NOARGS,
+     "abort_connections()\n\nClose every client connection now."},
+    {"stats", (PyCFunction)Engine_stats, METH_NOARGS, "stats() -> dict"},
+    {"upload_go", (PyCFunction)Engine_upload_go, METH_O,
+     "upload_go(token)\n\nThe multipart body of an upload_start event can flow (boundary ok)."},
+    {"upload_ack", (PyCFunction)Engine_upload_ack, METH_VARARGS,
+     "upload_ack(token, n)\n\nn bytes of upload_data were consumed: more may come."},
+    {"upload_done", (PyCFunction)Engine_upload_done, METH_VARARGS,
+     "upload_done(token, fields_json, uploads_json_or_None)\n\nThe parsed body: the engine "
+     "sends the request (parsed=true) with these trees."},
+    {"upload_fail", (PyCFunction)Engine_upload_fail, METH_VARARGS,
+     "upload_fail(token, status, reason)\n\nThe body is unusable: answer status and close."},
+    {"poll_events", (PyCFunction)Engine_poll_events, METH_NOARGS,
+     "poll_events() -> list[tuple]\n\nEvents for the control plane (see engine_pool.py)."},
+    {"close", (PyCFunction)Engine_close, METH_NOARGS,
+     "close() -> list[tuple]\n\nStop the engine thread and free everything; returns the last "
+     "events."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Engine_getset[] = {
+    {"event_fd", (getter)Engine_get_event_fd, NULL, "eventfd readable when events are waiting",
+     NULL},
+    {"closed", (getter)Engine_get_closed, NULL, "True after close()", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject EngineType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "fastrr._core.Engine",
+    .tp_basicsize = sizeof(EngineObject),
+    .tp_dealloc = (destructor)Engine_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Engine(listen_fd=-1, **limits)\n\nThe HTTP/1.1 data path in a native thread.",
+    .tp_methods = Engine_methods,
+    .tp_getset = Engine_getset,
+    .tp_init = (initproc)Engine_init,
+    .tp_new = PyType_GenericNew,
+};
+
+/* ------------------------------------------------ forms, for the tests */
+
+static fe_form_scratch py_form;
+
+PyObject *fr_py_form_json(PyObject *m, PyObject *arg)
+{
+    (void)m;
+    fr_view v;
+    if (fr_view_get(arg, &v, "body") < 0)
+        return NULL;
+    fr_buf out = {0}, err = {0};
+    int rc = fe_form_json(&py_form, v.buf, (size_t)v.len, &out, &err);
+    fr_view_release(&v);
+    PyObject *res = NULL;
+    if (rc == 0)
+        res = PyBytes_FromStringAndSize(out.data, (Py_ssize_t)out.len);
+    else if (rc == 1) {
+        PyObject *msg = PyUnicode_DecodeUTF8(err.data, (Py_ssize_t)err.len, "replace");
+        if (msg != NULL) {
+            PyErr_SetObject(PyExc_ValueError, msg);
+            Py_DECREF(msg);
+        }
+    }
+    else if (!PyErr_Occurred())
+        PyErr_NoMemory();
+    fr_buf_trim(&out, 0);
+    fr_buf_trim(&err, 0);
+    fe_form_scratch_free(&py_form);
+    return res;
+}
+
+int fr_engine_init(PyObject *module)
+{
+    if (PyType_Ready(&EngineType) < 0)
+        return -1;
+    if (PyModule_AddObjectRef(module, "Engine", (PyObject *)&EngineType) < 0)
+        return -1;
+    return 0;
+}

@@ -1,0 +1,273 @@
+"""The worker pool when the C engine (`fastrr._core.Engine`) runs the data path.
+
+Python keeps everything about processes: spawn, PID handshake, stderr, exit
+detection, backoff and boot failures, the supervisor, reset and scaling. Once a
+worker has passed its handshake it is handed to the engine, which from then on
+does all of its I/O: requests, responses, streams, PING/PONG, STOP, and the
+CONTROL stop frame. Python never sees a request.
+
+How the base WorkerPool keeps working without being edited:
+- An engine-owned worker's `relay` is an `EngineRelay`. `Worker.stop()` writes
+  CONTROL_STOP through it, which asks the engine to send the stop frame: now if
+  the worker is idle, else after the request it runs (the kill timer is then
+  held until the frame went out, as a busy worker is never killed for a soft
+  limit). Its `close()` - which `Worker._on_exit` calls before it closes the
+  pipes - tells the engine the process is gone; the engine answers the request
+  the worker had (502), and forgets it. The engine works on dups of the fds,
+  so whatever Python does with its own copies cannot hurt it.
+- Engine-owned workers have `job is None` (Python never sees requests): the base
+  pool never schedules them (`free` and `waiters` stay empty), never applies
+  exec_ttl to them (the engine does), and stops them through the relay like any
+  idle worker. Their `execs`/`last_used`/state are refreshed from the engine
+  before the supervisor and the informer look at them.
+- Engine events call back into the pool, as the Python front's paths would:
+  failed -> Worker._lost, stop_requested -> _retire(INVALID), exec_ttl -> kill,
+  max_jobs -> _retire, max_memory -> _retire after _over_memory agrees.
+
+Events (tuples from `Engine.poll_events`, read when `engine.event_fd` is readable):
+  ("failed", pid, reason, io)   the relay broke (io) or the worker broke the protocol
+  ("stop_requested", pid)       $worker->stop(); the engine re-ran the request elsewhere
+  ("exec_ttl", pid, reason)     the engine answers 504 once the process is gone
+  ("max_jobs", pid) / ("max_memory", pid)   held after its request, awaiting stop/resume
+  ("stop_sent", pid)            a deferred stop frame went out: start the kill timer
+  ("drained",)                  after stop_accepting(): nothing in flight any more
+  ("log", level, message, fields) / ("access", fields)   lines for the http logger
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fastrr import _core
+from fastrr.config import HttpConfig, PoolConfig
+from fastrr.log import Logger
+from fastrr.pool.pool import MAX_STOP_RETRIES, WorkerPool
+from fastrr.pool.states import State
+from fastrr.pool.worker import CONTROL_STOP, Worker
+
+# What the engine answers when the process of a busy worker is gone.
+EXITED = "worker exited with code {code} during the request"
+
+
+class EngineRelay:
+    """Stands in for the FdRelay of a worker the engine owns (see module doc)."""
+
+    __slots__ = ("pool", "worker", "rfd", "wfd", "closed", "pending")
+
+    def __init__(self, pool: EnginePool, worker: Worker, rfd: int, wfd: int):
+        self.pool = pool
+        self.worker = worker
+        self.rfd = rfd
+        self.wfd = wfd
+        self.closed = False
+        self.pending: list[Any] = []
+
+    def write(self, data: bytes) -> None:
+        if self.closed:
+            return
+        if data != CONTROL_STOP:
+            # Only Worker.stop() writes to an engine-owned worker; anything else
+            # would be the Python front trying to run a request here.
+            self.pool.log.error("write to an engine-owned worker refused", pid=self.worker.pid, size=len(data))
+            return
+        if self.pool.engine.stop_worker(self.worker.pid) == 1:
+            # Busy: the frame goes after its request. Worker.stop() arms the kill
+            # timer right after this returns; hold it until the frame is out.
+            self.pool.deferred_stops.add(self.worker.pid)
+            self.pool.loop.call_soon(self.pool.hold_kill_timer, self.worker)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.pool.engine_forget(self.worker)
+
+
+class EnginePool(WorkerPool):
+    def __init__(self, name: str, cfg: PoolConfig, command: list[str], env: dict[str, str],
+                 relay: str, log: Logger, on_fatal: Callable[[str], None], *, http: HttpConfig,
+                 http_log: Logger):
+        super().__init__(name, cfg, command, env, relay, log, on_fatal)
+        self.http_cfg = http
+        self.http_log = http_log
+        self.deferred_stops: set[int] = set()
+        self._http_drained: asyncio.Future[None] | None = None
+        access = 0
+        if http_log.enabled(20):
+            access = 2 if http.access_logs else 1
+        self.engine = _core.Engine(
+            max_header_size=http.max_header_size, max_body=http.max_body_bytes,
+            max_request_size=http.max_request_size, read_timeout=http.read_timeout,
+            idle_timeout=http.idle_timeout, allocate_timeout=cfg.allocate_timeout,
+            exec_ttl=cfg.exec_ttl, max_queue_size=cfg.max_queue_size,
+            internal_error_code=http.internal_error_code, debug=cfg.debug, raw_body=http.raw_body,
+            log_level=http_log.sink.level, access_log=access, max_stop_retries=MAX_STOP_RETRIES,
+            max_worker_memory=cfg.max_worker_memory * 1024 * 1024, proto=http.codec == "proto",
+        )
+        self.loop.add_reader(self.engine.event_fd, self.on_engine_events)
+
+    # -- handing workers over ------------------------------------------------------
+
+    def release(self, worker: Worker) -> None:
+        if isinstance(worker.relay, EngineRelay):
+            return  # never happens: the engine releases its own workers
+        if worker.retire_reason is not None or self.stopping:
+            worker.stop()
+            return
+        relay = worker.relay
+        assert relay is not None
+        relay.close()  # Python stops reading; the fds stay open (owns_fds=False)
+        worker.relay = EngineRelay(self, worker, relay.rfd, relay.wfd)  # type: ignore[assignment]
+        worker.state = State.READY
+        worker.last_used = self.loop.time()
+        self.engine.add_worker(worker.pid, relay.rfd, relay.wfd, worker.max_jobs)
+
+    def engine_forget(self, worker: Worker) -> None:
+        """The worker's fds are about to close (its process exited, or Python gave up on it)."""
+        reason = EXITED.format(code=worker.exit_code) if worker.exited else "worker relay closed"
+        self.deferred_stops.discard(worker.pid)
+        if not self.engine.closed:
+            self.engine.remove_worker(worker.pid, reason)
+
+    def hold_kill_timer(self, worker: Worker) -> None:
+        if worker.pid in self.deferred_stops and worker._kill_timer is not None:
+            worker._kill_timer.cancel()  # type: ignore[attr-defined]
+            worker._kill_timer = None
+
+    # -- engine events ---------------------------------------------------------------
+
+    def on_engine_events(self) -> None:
+        for event in self.engine.poll_events():
+            try:
+                self._on_event(event)
+            except Exception as exc:  # one bad event must not stop the others
+                self.log.error("engine event failed", event=event[0], error=repr(exc))
+
+    def _on_event(self, event: tuple[Any, ...]) -> None:
+        kind = event[0]
+        if kind == "log":
+            _, level, message, fields = event
+            emit = {10: self.http_log.debug, 20: self.http_log.info, 30: self.http_log.warn}.get(
+                level, self.http_log.error)
+            emit(message, **fields)
+            return
+        if kind == "access":
+            self._access(event[1])
+            return
+        if kind == "drained":
+            if self._http_drained is not None and not self._http_drained.done():
+                self._http_drained.set_result(None)
+            return
+        worker = self.workers.get(event[1])
+        if worker is None:
+            return
+        if kind == "failed":
+            # Worker._lost: logs "worker failed" unless stopping, kills; an I/O
+            # failure (EOF) is the worker's own end, not our decision.
+            worker._lost(event[2], eof=event[3])
+        elif kind == "stop_requested":
+            self.log.debug("worker asked to be stopped, retrying its request", pid=worker.pid)
+            self._retire(worker, State.INVALID)
+        elif kind == "exec_ttl":
+            exec_ttl = self.cfg.exec_ttl
+            self.log.warn("exec_ttl reached, killing worker", pid=worker.pid, exec_ttl=exec_ttl)
+            label = State.EXEC_TTL_REACHED.label
+            self.recycled[label] = self.recycled.get(label, 0) + 1
+            worker.state = State.EXEC_TTL_REACHED
+            worker.last_error = event[2]
+            worker.kill()
+        elif kind == "max_jobs":
+            worker.execs = max(worker.execs, worker.max_jobs)
+            self._retire(worker, State.MAX_JOBS_REACHED)
+        elif kind == "max_memory":
+            worker.exec_started = worker.exec_started or self.loop.time()  # it has served
+            if self._over_memory(worker):
+                self._retire(worker, State.MAX_MEMORY_REACHED)
+            else:
+                self.engine.resume_worker(worker.pid)
+        elif kind == "stop_sent":
+            self.deferred_stops.discard(worker.pid)
+            if not worker.exited:
+                if worker._kill_timer is not None:
+                    worker._kill_timer.cancel()  # type: ignore[attr-defined]
+                worker._kill_timer = self.loop.call_later(self.cfg.stop_timeout, worker.kill)
+
+    def _access(self, f: dict[str, Any]) -> None:
+        """HttpServer.log_access, from the fields the engine sends."""
+        target = f["target"]
+        fields = {
+            "status": f["status"], "method": f["method"], "URI": target,
+            "URL": target if "://" in target else f"http://{f['host'] or ''}{target}",
+            "remote_address": f["peer"],
+            "start": datetime.fromtimestamp(f["started_wall"], UTC).isoformat(timespec="microseconds"),
+            "elapsed": f["elapsed"],
+        }
+        if "user_agent" not in f:
+            self.http_log.info("http log", **fields)
+            return
+        fields.update({
+            "query": target.partition("?")[2], "content_len": f["content_length"], "host": f["host"] or "",
+            "user_agent": f["user_agent"], "referer": f["referer"],
+            "time_local": time.strftime("%d/%b/%y:%H:%M:%S %z", time.localtime(f["started_wall"])),
+        })
+        self.http_log.info("http access log", **fields)
+
+    # -- what Python reads about workers --------------------------------------------
+
+    def sync_from_engine(self) -> dict[str, Any]:
+        """Refresh execs, last use and busy/idle of the engine's workers."""
+        if self.engine.closed:
+            return {}
+        stats = self.engine.stats()
+        for pid, info in stats["workers"].items():
+            worker = self.workers.get(pid)
+            if worker is None:
+                continue
+            worker.execs = info["execs"]
+            worker.exec_started = info["exec_started"] or worker.exec_started
+            if info["execs"]:
+                worker.last_used = info["last_used"]
+            if worker.state in (State.READY, State.WORKING):
+                worker.state = State.WORKING if info["state"] == "working" else State.READY
+        return stats
+
+    def _supervise(self, now: float) -> None:
+        cfg = self.cfg
+        if cfg.ttl or cfg.idle_ttl or self._memory_limit:
+            self.sync_from_engine()
+        super()._supervise(now)
+
+    def workers_info(self) -> list[dict[str, object]]:
+        self.sync_from_engine()
+        return super().workers_info()
+
+    def stats(self) -> dict[str, object]:
+        out = super().stats()
+        engine = self.sync_from_engine()
+        if engine:
+            out["ready"] = sum(1 for w in engine["workers"].values() if w["state"] == "ready")
+            out["queued"] = engine["queued"]
+        return out
+
+    # -- shutdown --------------------------------------------------------------------
+
+    def http_drained(self) -> asyncio.Future[None]:
+        """A future set by the engine's drained event (after stop_accepting)."""
+        self._http_drained = self.loop.create_future()
+        return self._http_drained
+
+    async def stop(self) -> None:
+        try:
+            await super().stop()  # stop frames go out through the engine
+        finally:
+            if not self.engine.closed:
+                self.loop.remove_reader(self.engine.event_fd)
+                for event in self.engine.close():
+                    try:
+                        self._on_event(event)
+                    except Exception as exc:
+                        self.log.error("engine event failed", event=event[0], error=repr(exc))

@@ -1,0 +1,318 @@
+"""TLS (http.ssl) and HTTP/2 (ALPN h2 and h2c prior knowledge) with real clients:
+curl, httpx, h2load and a raw h2 client for resets and settings."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+from pathlib import Path
+
+import h2.config
+import h2.connection
+import h2.events
+import httpx
+import pytest
+
+needs_h2load = pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load (Debian nghttp2-client) missing")
+
+
+def make_cert(directory: Path, name: str = "server") -> tuple[Path, Path]:
+    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("certs")
+    server = make_cert(directory, "server")
+    client = make_cert(directory, "client")
+    return {"cert": server[0], "key": server[1], "client_cert": client[0], "client_key": client[1]}
+
+
+class TlsServer:
+    def __init__(self, server, tls_port: int, certs):
+        self.server = server
+        self.tls_port = tls_port
+        self.cacert = str(certs["cert"])
+
+    def https(self, path: str) -> str:
+        return f"https://localhost:{self.tls_port}{path}"
+
+    def http(self, path: str) -> str:
+        return self.server.url(path)
+
+
+def start_tls(fastrr, certs, http: dict | None = None, ssl_extra: dict | None = None, **kw) -> TlsServer:
+    from tests.conftest import free_port
+    tls_port = free_port()
+    cfg = {"http": {"ssl": {"address": f"127.0.0.1:{tls_port}", "cert": str(certs["cert"]),
+                            "key": str(certs["key"]), **(ssl_extra or {})},
+                    "http2": {"h2c": True}, **(http or {})}}
+    server = fastrr.start(cfg, **kw)
+    return TlsServer(server, tls_port, certs)
+
+
+def curl(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["curl", "-sS", "--max-time", str(int(timeout)), *args], capture_output=True,
+                          timeout=timeout + 5)
+
+
+@pytest.fixture
+def tls(fastrr, certs):
+    return start_tls(fastrr, certs, workers=4)
+
+
+# -- TLS ------------------------------------------------------------------------------------------
+
+
+def test_https_http11(tls):
+    out = curl("--http1.1", "--cacert", tls.cacert, "-w", "\n%{http_version}", tls.https("/echo?a=1"))
+    body, _, version = out.stdout.rpartition(b"\n")
+    assert version == b"1.1"
+    echo = json.loads(body)
+    assert echo["uri"] == f"https://localhost:{tls.tls_port}/echo?a=1"
+    assert echo["protocol"] == "HTTP/1.1"
+    # The plain listener keeps serving plain HTTP (no redirect configured).
+    assert httpx.get(tls.http("/hello")).json() == {"hello": "world"}
+
+
+def test_https_rejects_plain_and_unknown_ca(tls):
+    out = curl("--http1.1", tls.https("/hello"))  # no --cacert: self-signed is refused by the client
+    assert out.returncode != 0
+    with socket.create_connection(("127.0.0.1", tls.tls_port), timeout=5) as sock:
+        sock.sendall(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        data = sock.recv(100)
+    assert not data.startswith(b"HTTP/1.1 200")
+
+
+def test_redirect_to_https(fastrr, certs):
+    srv = start_tls(fastrr, certs, ssl_extra={"redirect": True})
+    r = httpx.get(srv.http("/echo?x=1"), follow_redirects=False)
+    assert r.status_code == 308
+    assert r.headers["location"] == f"https://127.0.0.1:{srv.tls_port}/echo?x=1"
+    out = curl("-L", "--cacert", srv.cacert, srv.http("/hello").replace("127.0.0.1", "localhost"))
+    assert out.stdout == b'{"hello":"world"}'
+
+
+def test_client_certificates(fastrr, certs):
+    srv = start_tls(fastrr, certs, ssl_extra={"client_auth_type": "require_and_verify_client_cert",
+                                              "root_ca": str(certs["client_cert"])})
+    out = curl("--http1.1", "--cacert", srv.cacert, srv.https("/hello"))
+    assert out.returncode != 0
+    out = curl("--http1.1", "--cacert", srv.cacert, "--cert", str(certs["client_cert"]),
+               "--key", str(certs["client_key"]), srv.https("/hello"))
+    assert out.stdout == b'{"hello":"world"}'
+
+
+# -- HTTP/2 -------------------------------------------------------------------------------------------
+
+
+def test_h2_over_tls_with_curl(tls):
+    out = curl("--http2", "--cacert", tls.cacert, "-w", "\n%{http_version}", tls.https("/echo?a=1"),
+               "-H", "Cookie: a=1", "-H", "Cookie: b=2", "-H", "X-Multi: 1")
+    body, _, version = out.stdout.rpartition(b"\n")
+    assert version == b"2"
+    echo = json.loads(body)
+    assert echo["protocol"] == "HTTP/2.0"
+    assert echo["uri"] == f"https://localhost:{tls.tls_port}/echo?a=1"
+    assert echo["cookies"] == {"a": "1", "b": "2"}
+    assert echo["headers"]["X-Multi"] == ["1"]
+    assert "Host" not in echo["headers"]
+
+
+def test_h2c_prior_knowledge(tls):
+    out = curl("--http2-prior-knowledge", "-w", "\n%{http_version}", tls.http("/echo"))
+    body, _, version = out.stdout.rpartition(b"\n")
+    assert version == b"2"
+    echo = json.loads(body)
+    assert echo["protocol"] == "HTTP/2.0" and echo["uri"].startswith("http://")
+    # HTTP/1.1 still works on the same listener.
+    assert httpx.get(tls.http("/hello")).json() == {"hello": "world"}
+    assert httpx.post(tls.http("/echo"), content=b"PUT this").json()["body"] == "PUT this"
+
+
+def test_h2c_off_by_default(fastrr):
+    server = fastrr.start()
+    out = curl("--http2-prior-knowledge", server.url("/hello"))
+    assert out.stdout != b'{"hello":"world"}'
+
+
+def test_h2_psr7_sees_protocol_2(fastrr, certs):
+    srv = start_tls(fastrr, certs, env={"APP_MODE": "psr7"})
+    out = curl("--http2", "--cacert", srv.cacert, srv.https("/echo"))
+    assert json.loads(out.stdout)["protocol"] == "HTTP/2"
+
+
+def test_h2_early_hints_and_stream(tls):
+    out = subprocess.run(["curl", "-sv", "--http2", "--cacert", tls.cacert, tls.https("/early-hints")],
+                         capture_output=True, timeout=10)
+    assert b"< HTTP/2 103" in out.stderr
+    assert b"< link: </style.css>; rel=preload; as=style" in out.stderr
+    assert out.stdout == b'{"ok":true}'
+    out = curl("--http2", "--cacert", tls.cacert, tls.https("/stream?n=5&ms=10"))
+    assert out.stdout == b"".join(b"chunk %d\n" % i for i in range(5))
+
+
+def test_h2_bodies_both_ways(tls, tmp_path):
+    data = os.urandom(6 << 20)
+    (tmp_path / "up.bin").write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    out = curl("--http2", "--cacert", tls.cacert, "-H", "Content-Type: application/octet-stream",
+               "--data-binary", f"@{tmp_path / 'up.bin'}", tls.https("/echo"))
+    echo = json.loads(out.stdout)
+    assert echo["bodyLength"] == len(data) and echo["bodySha256"] == digest
+    out = curl("--http2", "--cacert", tls.cacert, "-F", f"f=@{tmp_path / 'up.bin'}", "-F", "k[a]=v",
+               tls.https("/echo"))
+    echo = json.loads(out.stdout)
+    assert echo["uploads"]["f"]["sha256"] == digest
+    assert echo["parsedBody"] == {"k": {"a": "v"}}
+    # 20 MB down: far more than any flow-control window.
+    out = curl("--http2", "--cacert", tls.cacert, tls.https("/big?kb=20480"), timeout=60)
+    assert out.stdout == b"x" * (20480 * 1024)
+    out = curl("--http2-prior-knowledge", tls.http("/big?kb=20480"), timeout=60)
+    assert len(out.stdout) == 20480 * 1024
+
+
+def test_h2_body_over_limit_is_413(fastrr, certs, tmp_path):
+    srv = start_tls(fastrr, certs, http={"max_request_size": 1})
+    (tmp_path / "big.bin").write_bytes(b"z" * (3 << 20))
+    out = curl("--http2", "--cacert", srv.cacert, "-o", "/dev/null", "-w", "%{http_code}",
+               "-H", "Content-Type: application/octet-stream", "--data-binary", f"@{tmp_path / 'big.bin'}",
+               srv.https("/echo"))
+    assert out.stdout == b"413"
+    out = curl("--http2", "--cacert", srv.cacert, "-o", "/dev/null", "-w", "%{http_code}",
+               "-H", "Transfer-Encoding: chunked", "-F", f"f=@{tmp_path / 'big.bin'}", srv.https("/echo"))
+    assert out.stdout == b"413"
+    assert httpx.get(srv.http("/hello")).status_code == 200
+
+
+def test_concurrent_streams_run_on_different_workers(tls):
+    async def run() -> list[dict]:
+        ctx = ssl.create_default_context(cafile=tls.cacert)
+        async with httpx.AsyncClient(http2=True, verify=ctx, timeout=30) as client:
+            responses = await asyncio.gather(*[client.get(tls.https("/sleep?ms=400")) for _ in range(4)])
+            assert all(r.http_version == "HTTP/2" for r in responses)
+            return [r.json() for r in responses]
+
+    results = asyncio.run(run())
+    pids = {r["pid"] for r in results}
+    assert len(pids) >= 2, f"all streams of one connection ran on {pids}"
+
+
+@needs_h2load
+@pytest.mark.parametrize("scheme", ["https", "h2c"])
+def test_h2load_many_streams(fastrr, certs, scheme):
+    srv = start_tls(fastrr, certs, http={"http2": {"h2c": True, "max_concurrent_streams": 16}}, workers=2)
+    url = srv.https("/pid").replace("localhost", "127.0.0.1") if scheme == "https" else srv.http("/pid")
+    out = subprocess.run(["h2load", "-n", "1000", "-c", "4", "-m", "32", url], capture_output=True, timeout=120)
+    text = out.stdout.decode()
+    assert "1000 succeeded, 0 failed, 0 errored" in text, text
+    assert "status codes: 1000 2xx" in text, text
+
+
+class RawH2:
+    """A minimal h2c client for what curl cannot do: read settings, reset streams."""
+
+    def __init__(self, port: int):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True))
+        self.conn.initiate_connection()
+        self.sock.sendall(self.conn.data_to_send())
+        self.events: list[h2.events.Event] = []
+
+    def pump(self) -> list[h2.events.Event]:
+        data = self.sock.recv(65536)
+        if not data:
+            raise ConnectionError("closed")
+        events = self.conn.receive_data(data)
+        self.sock.sendall(self.conn.data_to_send())
+        self.events += events
+        return events
+
+    def request(self, path: str) -> int:
+        sid = self.conn.get_next_available_stream_id()
+        self.conn.send_headers(sid, [(":method", "GET"), (":path", path), (":scheme", "http"),
+                                     (":authority", "t")], end_stream=True)
+        self.sock.sendall(self.conn.data_to_send())
+        return sid
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_settings_and_reset_stream_frees_the_worker(fastrr, certs):
+    srv = start_tls(fastrr, certs, http={"http2": {"h2c": True, "max_concurrent_streams": 7}}, workers=1)
+    client = RawH2(srv.server.port)
+    try:
+        for _ in range(20):  # the limit comes in the second SETTINGS frame
+            if client.conn.remote_settings.max_concurrent_streams == 7:
+                break
+            client.pump()
+        assert client.conn.remote_settings.max_concurrent_streams == 7
+        sid = client.request("/stream?n=300&ms=20")
+        while not any(isinstance(e, h2.events.DataReceived) and e.stream_id == sid for e in client.events):
+            client.pump()
+        client.conn.reset_stream(sid)
+        client.sock.sendall(client.conn.data_to_send())
+        # The only worker must drop the stream and serve the next request on the same connection.
+        sid2 = client.request("/pid")
+        body = b""
+        done = False
+        while not done:
+            for event in client.pump():
+                if isinstance(event, h2.events.DataReceived) and event.stream_id == sid2:
+                    body += event.data
+                    client.conn.acknowledge_received_data(event.flow_controlled_length, sid2)
+                if isinstance(event, h2.events.StreamEnded) and event.stream_id == sid2:
+                    done = True
+        assert json.loads(body)["pid"] in srv.server.worker_pids()
+    finally:
+        client.close()
+
+
+def test_h2_with_middleware(fastrr, certs, tmp_path):
+    (tmp_path / "pub").mkdir()
+    (tmp_path / "pub" / "app.js").write_text("console.log('hi');\n" * 200)
+    srv = start_tls(fastrr, certs, http={"middleware": ["static", "headers", "gzip"],
+                                         "static": {"dir": str(tmp_path / "pub")},
+                                         "headers": {"cors": {"allowed_origin": "*"}}})
+    out = curl("--http2", "--compressed", "--cacert", srv.cacert, "-D", "-", srv.https("/app.js"))
+    head, _, body = out.stdout.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/2 200")
+    assert b"content-encoding: " in head
+    assert body == b"console.log('hi');\n" * 200
+    out = curl("--http2", "--cacert", srv.cacert, "-D", "-", "-o", "/dev/null", "-X", "OPTIONS",
+               "-H", "Origin: https://o.example", "-H", "Access-Control-Request-Method: GET", srv.https("/x"))
+    assert out.stdout.startswith(b"HTTP/2 204")
+    assert b"access-control-allow-origin: *" in out.stdout
+    out = curl("--http2", "--cacert", srv.cacert, "-r", "0-9", srv.https("/app.js"))
+    assert out.stdout == b"console.l"  + b"o"
+
+
+def test_static_files_over_tls_and_clients_leaving_mid_file(fastrr, certs, tmp_path):
+    (tmp_path / "pub").mkdir()
+    data = os.urandom(12 << 20)
+    (tmp_path / "pub" / "big.bin").write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    srv = start_tls(fastrr, certs, http={"middleware": ["static"], "static": {"dir": str(tmp_path / "pub")}},
+                    workers=1)
+    for args in (["--http1.1"], ["--http2"]):  # TLS: read + write fallback; h2: DATA frames
+        out = curl(*args, "--cacert", srv.cacert, srv.https("/big.bin"), timeout=60)
+        assert hashlib.sha256(out.stdout).hexdigest() == digest
+    out = curl(srv.http("/big.bin"), timeout=60)  # plain: sendfile
+    assert hashlib.sha256(out.stdout).hexdigest() == digest
+    for args in (["--http1.1", "--cacert", srv.cacert, srv.https("/big.bin")],
+                 ["--http2", "--cacert", srv.cacert, srv.https("/big.bin")], [srv.http("/big.bin")]):
+        curl("--limit-rate", "2M", "--max-time", "1", "-o", os.devnull, *args, timeout=5)
+    assert httpx.get(srv.http("/hello")).json() == {"hello": "world"}
+    assert srv.server.proc.poll() is None

@@ -74,7 +74,9 @@ FUZZ_PYCFG    = $(shell $(PY) -c 'import sys, sysconfig as s; \
                         "-lpython" + s.get_config_var("LDVERSION"))')
 # libFuzzer options for `make fuzz`; the corpus grows in $(FUZZ_DIR)/corpus.
 FUZZ_RUN_OPTS ?= -max_len=8192 -print_final_stats=1 -timeout=10 -rss_limit_mb=4096
-ASAN_LIB = $(shell gcc -print-file-name=libasan.so)
+# libstdc++ goes in with it: C++ extensions loaded later (matplotlib's) need
+# ASan's __cxa_throw interceptor to find the real one at start-up.
+ASAN_LIB = $(shell gcc -print-file-name=libasan.so) $(shell gcc -print-file-name=libstdc++.so)
 
 .PHONY: fuzz fuzz-build test-asan microbench
 
@@ -121,7 +123,7 @@ test-asan: $(VENV)/.stamp-deps
 	@for b in php php-cgi curl wrk; do real=$$(command -v $$b) || continue; \
 	  printf '#!/bin/sh\nunset LD_PRELOAD\nexec %s "$$@"\n' "$$real" > build/asan-bin/$$b; chmod +x build/asan-bin/$$b; done
 	@status=0; \
-	PATH=$(CURDIR)/build/asan-bin:$$PATH LD_PRELOAD=$(ASAN_LIB) PYTHONMALLOC=malloc \
+	PATH=$(CURDIR)/build/asan-bin:$$PATH LD_PRELOAD="$(ASAN_LIB)" PYTHONMALLOC=malloc \
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_path=$(CURDIR)/$(ASAN_LOG_DIR)/asan \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(CURDIR)/$(ASAN_LOG_DIR)/ubsan \
 	  $(PY) -m pytest tests -q -p no:cacheprovider $(PYTEST_ARGS) || status=$$?; \

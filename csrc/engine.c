@@ -438,6 +438,14 @@ static PyObject *Engine_upload_done(EngineObject *self, PyObject *args)
     return upload_cmd(self, FE_CMD_UPLOAD_DONE, token, 0, 0, fields, flen, files, ulen);
 }
 
+static PyObject *Engine_upload_release(EngineObject *self, PyObject *arg)
+{
+    long long token = PyLong_AsLongLong(arg);
+    if (token == -1 && PyErr_Occurred())
+        return NULL;
+    return upload_cmd(self, FE_CMD_UPLOAD_RELEASE, token, 0, 0, NULL, 0, NULL, 0);
+}
+
 static PyObject *Engine_upload_fail(EngineObject *self, PyObject *args)
 {
     long long token;
@@ -551,6 +559,8 @@ static PyMethodDef Engine_methods[] = {
     {"upload_done", (PyCFunction)Engine_upload_done, METH_VARARGS,
      "upload_done(token, fields_json, uploads_json_or_None)\n\nThe parsed body: the engine "
      "sends the request (parsed=true) with these trees."},
+    {"upload_release", (PyCFunction)Engine_upload_release, METH_O,
+     "upload_release(token)\n\nThe temp files of an upload_drop are gone: its answer may go out."},
     {"upload_fail", (PyCFunction)Engine_upload_fail, METH_VARARGS,
      "upload_fail(token, status, reason)\n\nThe body is unusable: answer status and close."},
     {"poll_events", (PyCFunction)Engine_poll_events, METH_NOARGS,

@@ -102,6 +102,7 @@ enum {
     FE_CMD_UPLOAD_ACK,
     FE_CMD_UPLOAD_DONE,
     FE_CMD_UPLOAD_FAIL,
+    FE_CMD_UPLOAD_RELEASE,
 };
 
 typedef struct {
@@ -171,6 +172,9 @@ typedef struct fe_conn {
     size_t upload_unacked;     /* bytes sent to Python, not yet consumed */
     fr_buf up_fields, up_files;
     int up_has_files;
+    /* the answer to an upload waits until Python removed its temp files */
+    unsigned long long hold_token;
+    double hold_until;
     /* exec_ttl: the answer held until the worker is gone */
     int doomed_status;
     long long doomed_pid;
@@ -181,7 +185,8 @@ typedef struct fe_conn {
     size_t wpos, wlen, wcap;
     unsigned busy : 1, closed : 1, lingering : 1, processing : 1, paused_reading : 1,
         write_paused : 1, stream_started : 1, stop_sent : 1, close_after_flush : 1,
-        shut_after_flush : 1, fd_closed : 1, dead : 1, upload_paused : 1, continue_pending : 1;
+        shut_after_flush : 1, fd_closed : 1, dead : 1, upload_paused : 1, continue_pending : 1,
+        hold_output : 1;
 } fe_conn;
 
 enum { FE_UP_NONE = 0, FE_UP_WAIT_GO, FE_UP_STREAM, FE_UP_WAIT_DONE, FE_UP_READY };

@@ -422,6 +422,10 @@ int fe_form_json(fe_form_scratch *s, const unsigned char *body, size_t n, fr_buf
 {
     int rc;
     s->decoded.len = s->arena.len = s->pairs.len = s->groups.len = 0;
+    /* never NULL data: empty keys make memchr/memcmp look at 0 bytes of it */
+    if (fr_buf_reserve(&s->decoded, 1) < 0 || fr_buf_reserve(&s->arena, 1) < 0 ||
+        fr_buf_reserve(&s->run, 1) < 0)
+        return -1;
     if (n > (size_t)UINT32_MAX / 4) { /* offsets are 32-bit: far beyond any form */
         if (FR_BUF_LIT(err, "Max number of fields exceeded") < 0)
             return -1;

@@ -47,6 +47,7 @@
 #define BUF_KEEP (256 * 1024)
 #define MAX_EVENTS 256
 #define UPLOAD_WINDOW (1u << 20) /* multipart bytes in Python's hands at most */
+#define HOLD_MAX 1.0             /* an upload's answer waits this long for its cleanup */
 
 static const char CONTINUE[] = "HTTP/1.1 100 Continue\r\n\r\n";
 static const char LAST_CHUNK[] = "0\r\n\r\n";
@@ -260,7 +261,7 @@ static void conn_set_mask(fe_engine *e, fe_conn *c)
     uint32_t m = 0;
     if (!c->paused_reading && !c->upload_paused && !c->close_after_flush)
         m |= EPOLLIN;
-    if (c->wlen > c->wpos)
+    if (c->wlen > c->wpos && !c->hold_output)
         m |= EPOLLOUT;
     if (m == c->mask)
         return;
@@ -289,6 +290,37 @@ static void conn_free(fe_conn *c)
     fr_buf_trim(&c->up_fields, 0);
     fr_buf_trim(&c->up_files, 0);
     free(c);
+}
+
+/* The answer to an upload request is about to be written: keep it until
+ * Python has removed the temp files (upload_release), so a client that got
+ * the answer never sees them; at most HOLD_MAX. */
+static void conn_hold(fe_engine *e, fe_conn *c)
+{
+    if (c->upload == 0 || c->hold_output)
+        return;
+    c->hold_output = 1;
+    c->hold_token = c->upload;
+    c->hold_until = e->now + HOLD_MAX;
+}
+
+static void conn_writable(fe_engine *e, fe_conn *c);
+static void conn_close_fd(fe_engine *e, fe_conn *c);
+
+static void conn_release(fe_engine *e, fe_conn *c)
+{
+    if (!c->hold_output)
+        return;
+    c->hold_output = 0;
+    c->hold_token = 0;
+    if (c->fd_closed)
+        return;
+    if (c->wlen > c->wpos)
+        conn_writable(e, c);
+    else if (c->close_after_flush)
+        conn_close_fd(e, c);
+    else
+        conn_set_mask(e, c);
 }
 
 /* connection.py _drop_uploads: Python removes the temp files. */
@@ -405,7 +437,7 @@ static void conn_send(fe_engine *e, fe_conn *c, struct iovec *iov, int n)
         total += iov[i].iov_len;
     if (total == 0)
         return;
-    if (c->wlen == c->wpos) {
+    if (c->wlen == c->wpos && !c->hold_output) {
         struct msghdr mh;
         memset(&mh, 0, sizeof(mh));
         mh.msg_iov = iov;
@@ -454,6 +486,8 @@ static void conn_send1(fe_engine *e, fe_conn *c, const void *p, size_t n)
 
 static void conn_writable(fe_engine *e, fe_conn *c)
 {
+    if (c->hold_output)
+        return;
     while (c->wpos < c->wlen) {
         ssize_t r = send(c->fd, c->wbuf + c->wpos, c->wlen - c->wpos, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (r < 0) {
@@ -612,6 +646,7 @@ static void conn_respond_error(fe_engine *e, fe_conn *c, int status, const char 
     const RequestObject *r = c->req;
     int keep = keep_alive && r != NULL && r->keep_alive && !e->stopping;
     c->status = status;
+    conn_hold(e, c);
     conn_send_error(e, c, status, detail, detail_len, keep, extra, r != NULL && req_is(r, "HEAD", 4));
     conn_finish(e, c, keep);
 }
@@ -1492,6 +1527,8 @@ static int conn_on_frame(fe_engine *e, fe_conn *c, fe_worker *w, unsigned flags,
     const unsigned char *body = payload + ctx_len;
     size_t blen = plen - ctx_len;
     if (c->stream_started) {
+        if (!stream)
+            conn_hold(e, c);
         if (!is_head) {
             struct iovec iov[4];
             int n = 0;
@@ -1556,6 +1593,8 @@ static int conn_on_frame(fe_engine *e, fe_conn *c, fe_worker *w, unsigned flags,
         return 0;
     }
     c->status = info.status;
+    if (!stream)
+        conn_hold(e, c);
     struct iovec iov[3] = {{e->out.data, e->out.len}, {(void *)body, info.body_len}, {(void *)"\r\n", 2}};
     conn_send(e, c, iov, info.chunk_body ? 3 : 2);
     if (stream) {
@@ -1847,7 +1886,10 @@ static void tick(fe_engine *e)
         fe_conn *next;
         for (fe_conn *c = e->conns; c; c = next) {
             next = c->next;
-            conn_check_deadline(e, c);
+            if (c->hold_output && e->now >= c->hold_until)
+                conn_release(e, c);
+            if (!c->fd_closed)
+                conn_check_deadline(e, c);
         }
     }
 }
@@ -1937,6 +1979,15 @@ static fe_conn *find_upload(fe_engine *e, unsigned long long token)
 
 static long long cmd_upload(fe_engine *e, fe_cmd *cmd)
 {
+    if (cmd->op == FE_CMD_UPLOAD_RELEASE) {
+        for (fe_conn *h = e->conns; h; h = h->next) {
+            if (h->hold_output && h->hold_token == (unsigned long long)cmd->id) {
+                conn_release(e, h);
+                return 1;
+            }
+        }
+        return 0;
+    }
     fe_conn *c = find_upload(e, (unsigned long long)cmd->id);
     if (c == NULL)
         return 0;
@@ -1965,6 +2016,8 @@ static long long cmd_upload(fe_engine *e, fe_cmd *cmd)
     case FE_CMD_UPLOAD_FAIL:
         conn_reject(e, c, cmd->status, cmd->text, cmd->text_len);
         return 1;
+    case FE_CMD_UPLOAD_RELEASE:
+        return 0; /* found by hold_token, below */
     default:
         return 0;
     }
@@ -2076,7 +2129,8 @@ static void run_commands(fe_engine *e)
         case FE_CMD_UPLOAD_GO:
         case FE_CMD_UPLOAD_ACK:
         case FE_CMD_UPLOAD_DONE:
-        case FE_CMD_UPLOAD_FAIL: c->result = cmd_upload(e, c); break;
+        case FE_CMD_UPLOAD_FAIL:
+        case FE_CMD_UPLOAD_RELEASE: c->result = cmd_upload(e, c); break;
         default: break;
         }
     }

@@ -142,13 +142,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+PIN = True
+
+
 def serve(relay: str, workers: int, port: int, workdir: Path) -> subprocess.Popen[bytes]:
     cfg = workdir / f"{relay}.rr.yaml"
     cfg.write_text(
         f'version: "3"\nserver:\n  command: "php {ROOT / "tests" / "workers" / "app.php"}"\n  relay: {relay}\n'
         f"http:\n  address: 127.0.0.1:{port}\n  pool:\n    num_workers: {workers}\nlogs:\n  level: error\n")
     cmd = [sys.executable, "-m", "fastrr", "serve", "-c", str(cfg)]
-    if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
+    if PIN and shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
         cmd = ["taskset", "-c", "0", *cmd]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -167,7 +170,7 @@ def serve(relay: str, workers: int, port: int, workdir: Path) -> subprocess.Pope
 
 def wrk(port: int, duration: int, connections: int) -> float:
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", f"http://127.0.0.1:{port}/hello"]
-    if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
+    if PIN and shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
         cmd = ["taskset", "-c", "1", *cmd]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30).stdout
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
@@ -192,8 +195,9 @@ def end_to_end(duration: int, runs: int, workers: int, connections: int) -> None
                 finally:
                     proc.terminate()
                     proc.wait(30)
+    where = "server on CPU 0, wrk on CPU 1" if PIN else "not pinned"
     print(f"\nEnd to end, wrk -t1 -c{connections} -d{duration}s GET /hello, tests/workers/app.php, "
-          f"{workers} workers, server on CPU 0, wrk on CPU 1:")
+          f"{workers} workers, {where}:")
     for relay, vals in res.items():
         print(f"  {relay:6s} median {statistics.median(vals):9,.0f} req/s   runs: "
               + ", ".join(f"{v:,.0f}" for v in vals))
@@ -209,7 +213,10 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--no-wrk", action="store_true")
     ap.add_argument("--no-rt", action="store_true")
+    ap.add_argument("--no-pin", action="store_true", help="let the scheduler place server, workers and wrk")
     args = ap.parse_args()
+    global PIN
+    PIN = not args.no_pin
     if not LIBRARY.exists():
         raise SystemExit(f"{LIBRARY} is missing: run `make build`")
     if not args.no_rt:

@@ -148,7 +148,7 @@ def targets_lines(doc: dict) -> list[str]:
     return out
 
 
-def markdown(doc: dict, image_prefix: str = "", with_env: bool = True) -> str:
+def markdown(doc: dict, image_prefix: str = "", with_env: bool = True, with_profiles: bool = True) -> str:
     lines = []
     if with_env:
         lines += [f"Environment: {environment_line(doc)}", ""]
@@ -171,7 +171,7 @@ def markdown(doc: dict, image_prefix: str = "", with_env: bool = True) -> str:
     if doc.get("failures"):
         lines.append("")
     lines += breakdown_markdown(doc)
-    for prof in doc.get("profiles", []):
+    for prof in doc.get("profiles", []) if with_profiles else []:
         lines += profile_markdown(prof)
     images = doc.get("images", [])
     if images:
@@ -301,7 +301,7 @@ def update_readme(readme: Path, doc: dict, image_dir: str) -> bool:
     """Replaces the generated block between the markers (added at the end of a
     `## Benchmark` section, or a new section at the end, when absent)."""
     text = readme.read_text()
-    body = markdown(doc, image_prefix=image_dir.rstrip("/") + "/")
+    body = markdown(doc, image_prefix=image_dir.rstrip("/") + "/", with_profiles=False)
     block = f"{README_BEGIN}\n{body}{README_END}"
     if README_BEGIN in text and README_END in text:
         new = re.sub(re.escape(README_BEGIN) + r".*?" + re.escape(README_END), lambda _: block, text, flags=re.S)

@@ -20,6 +20,7 @@ from fastrr.config import HttpConfig
 from fastrr.http.engine_pool import EnginePool
 from fastrr.log import Logger
 
+
 def engine_blockers(cfg: HttpConfig, relay: str = "pipes") -> list[str]:
     """The settings that need the Python front (empty: the engine can serve)."""
     blockers = []

@@ -32,6 +32,18 @@ Events (tuples from `Engine.poll_events`, read when `engine.event_fd` is readabl
   ("stop_sent", pid)            a deferred stop frame went out: start the kill timer
   ("drained",)                  after stop_accepting(): nothing in flight any more
   ("log", level, message, fields) / ("access", fields)   lines for the http logger
+  ("upload_start", token, content_type) / ("upload_data", token, bytes) /
+  ("upload_end", token) / ("upload_drop", token)   a multipart body, see below
+
+Multipart bodies are parsed by the Python front's MultipartReceiver (files
+stream to temp files), so the engine streams them here: upload_start ->
+upload_go (or upload_fail: no boundary), each upload_data -> upload_ack (the
+engine keeps at most 1 MiB unacknowledged and stops reading the socket
+meanwhile: memory stays flat), upload_end -> upload_done(fields, uploads) ->
+the engine sends the request; upload_drop when the worker is done (or the
+request is gone) -> remove the temp files -> upload_release: the engine held
+the answer until then (1 s at most), so a client never sees the files after
+its response. Only multipart requests pay these round trips.
 """
 
 from __future__ import annotations
@@ -44,6 +56,7 @@ from typing import Any
 
 from fastrr import _core
 from fastrr.config import HttpConfig, PoolConfig
+from fastrr.http.uploads import MultipartError, MultipartReceiver, UploadPolicy, boundary_from_content_type
 from fastrr.log import Logger
 from fastrr.pool.pool import MAX_STOP_RETRIES, WorkerPool
 from fastrr.pool.states import State
@@ -95,6 +108,8 @@ class EnginePool(WorkerPool):
         self.http_cfg = http
         self.http_log = http_log
         self.deferred_stops: set[int] = set()
+        self.upload_policy = UploadPolicy.from_config(http.uploads)
+        self.uploads: dict[int, MultipartReceiver] = {}
         self._http_drained: asyncio.Future[None] | None = None
         access = 0
         if http_log.enabled(20):
@@ -162,6 +177,9 @@ class EnginePool(WorkerPool):
             if self._http_drained is not None and not self._http_drained.done():
                 self._http_drained.set_result(None)
             return
+        if kind.startswith("upload_"):
+            self._on_upload(kind, event)
+            return
         worker = self.workers.get(event[1])
         if worker is None:
             return
@@ -195,6 +213,52 @@ class EnginePool(WorkerPool):
                 if worker._kill_timer is not None:
                     worker._kill_timer.cancel()  # type: ignore[attr-defined]
                 worker._kill_timer = self.loop.call_later(self.cfg.stop_timeout, worker.kill)
+
+    def _on_upload(self, kind: str, event: tuple[Any, ...]) -> None:
+        """connection.py's multipart path, driven by the engine (see module doc)."""
+        token = event[1]
+        if kind == "upload_start":
+            try:
+                boundary = boundary_from_content_type(event[2])
+            except MultipartError as exc:
+                self.engine.upload_fail(token, exc.status, exc.reason)
+                return
+            self.uploads[token] = MultipartReceiver(self.upload_policy, boundary)
+            self.engine.upload_go(token)
+            return
+        if kind == "upload_drop":
+            receiver = self.uploads.pop(token, None)
+            if receiver is not None:
+                receiver.cleanup()
+            if not self.engine.closed:
+                self.engine.upload_release(token)  # the answer was held for this
+            return
+        receiver = self.uploads.get(token)
+        if receiver is None:
+            return  # failed already; the engine dropped it
+        if kind == "upload_data":
+            data = event[2]
+            try:
+                receiver.feed(data)
+            except MultipartError as exc:
+                self._drop_upload(token)
+                self.engine.upload_fail(token, exc.status, exc.reason)
+                return
+            self.engine.upload_ack(token, len(data))
+        elif kind == "upload_end":
+            try:
+                receiver.finish()
+                fields, uploads = receiver.fields_json(), receiver.uploads_json()
+            except MultipartError as exc:
+                self._drop_upload(token)
+                self.engine.upload_fail(token, 400, exc.reason)  # as connection.py's _encode
+                return
+            self.engine.upload_done(token, fields, uploads)
+
+    def _drop_upload(self, token: int) -> None:
+        receiver = self.uploads.pop(token, None)
+        if receiver is not None:
+            receiver.cleanup()
 
     def _access(self, f: dict[str, Any]) -> None:
         """HttpServer.log_access, from the fields the engine sends."""
@@ -267,7 +331,11 @@ class EnginePool(WorkerPool):
             if not self.engine.closed:
                 self.loop.remove_reader(self.engine.event_fd)
                 for event in self.engine.close():
+                    if event[0] in ("upload_start", "upload_data", "upload_end"):
+                        continue  # the engine is gone: nothing can answer these
                     try:
                         self._on_event(event)
                     except Exception as exc:
                         self.log.error("engine event failed", event=event[0], error=repr(exc))
+            for token in list(self.uploads):
+                self._drop_upload(token)

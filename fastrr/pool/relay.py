@@ -15,7 +15,10 @@ from collections.abc import Callable
 
 _F_SETPIPE_SZ = 1031
 _PIPE_SIZE = 1 << 20  # fewer wake-ups for large bodies; falls back silently
-_READ_SIZE = 1 << 18
+# Below glibc's mmap threshold (128 KiB): a bigger os.read buffer is mmap'ed,
+# then mremap'ed down to the bytes actually read and munmap'ed when freed —
+# profiled at ~30% of the front's CPU on small responses.
+_READ_SIZE = 1 << 16
 
 
 def enlarge_pipe(fd: int) -> None:

@@ -516,8 +516,10 @@ int fastrr_ring_send(fr_ring *r, const char *p, size_t n)
 {
     const unsigned char *q = (const unsigned char *)p;
     ring_shared *sh = r->sh;
-    if (gone(r))
+    if (atomic_load(&sh->server_closed)) { /* getppid() is only checked while waiting */
+        gone(r);                           /* sets the message */
         return -1;
+    }
     while (n) {
         size_t k = put(r, W2S, q, n);
         if (k) {

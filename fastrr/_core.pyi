@@ -5,7 +5,7 @@ the call: results never point into the caller's buffers.
 """
 
 from collections.abc import Sequence
-from typing import Final, final
+from typing import Any, Final, final
 
 from typing_extensions import Buffer
 
@@ -219,3 +219,73 @@ def proto_response_to_json(ctx: Buffer, /) -> bytes:
     of known fields raise FrameError; unknown fields are skipped; a repeated
     map key keeps its last entry. Names and values are JSON-escaped
     (``"``, ``\\``, bytes < 0x20) and otherwise copied byte for byte."""
+
+# -- the C HTTP engine (csrc/engine*.c) -------------------------------------------
+
+class Engine:
+    """The HTTP/1.1 data path in a native thread that never holds the GIL
+    (``http.engine: c``): accepts, parses, reads bodies, encodes worker frames,
+    dispatches to its workers, writes responses. Python drives it with the
+    methods below (each waits for the engine thread, with the GIL released)
+    and reads its events when ``event_fd`` is readable. See
+    fastrr/http/engine_pool.py for the event protocol and csrc/README.md."""
+
+    def __init__(
+        self,
+        listen_fd: int = -1,
+        *,
+        max_header_size: int = 65536,
+        max_body: int = 1000 << 20,
+        max_request_size: int = 1000,
+        read_timeout: float = 60.0,
+        idle_timeout: float = 75.0,
+        allocate_timeout: float = 60.0,
+        exec_ttl: float = 60.0,
+        linger: float = 2.0,
+        doomed_wait: float = 1.0,
+        max_queue_size: int = 0,
+        internal_error_code: int = 500,
+        debug: bool = False,
+        raw_body: bool = False,
+        log_level: int = 20,
+        access_log: int = 0,
+        max_stop_retries: int = 8,
+        pipeline_limit: int = 1 << 20,
+        max_worker_memory: int = 0,
+        proto: bool = False,
+    ) -> None: ...
+    @property
+    def event_fd(self) -> int:
+        """An eventfd, readable when poll_events() has something."""
+    @property
+    def closed(self) -> bool: ...
+    def listen(self, fd: int, /) -> None:
+        """Accept on a listening, non-blocking socket (it stays the caller's)."""
+    def add_worker(self, id: int, rfd: int, wfd: int, max_jobs: int = 0) -> None:
+        """Serve with a worker past its PID handshake; the engine uses dups of the fds."""
+    def stop_worker(self, id: int, /) -> int:
+        """Send the CONTROL stop frame: 0 now, 1 after its request (a stop_sent event
+        follows), -1 unknown worker."""
+    def resume_worker(self, id: int, /) -> bool:
+        """A worker held after a max_memory event goes back to work."""
+    def remove_worker(self, id: int, reason: str = "") -> bool:
+        """The process is gone: its request is answered 502 (reason shown in debug)."""
+    def stop_accepting(self) -> None:
+        """Stop accepting; idle connections close, busy ones after their answer."""
+    def abort_connections(self) -> None: ...
+    def stats(self) -> dict[str, Any]:
+        """connections, in_flight, queued, accepted, requests, and workers: {id:
+        {state, execs, last_used, exec_started}} (loop.time() clock)."""
+    def poll_events(self) -> list[tuple[Any, ...]]:
+        """The events since the last call (see fastrr/http/engine_pool.py)."""
+    def upload_go(self, token: int, /) -> bool: ...
+    def upload_ack(self, token: int, n: int, /) -> bool: ...
+    def upload_done(self, token: int, fields: Buffer, uploads: Buffer | None, /) -> bool: ...
+    def upload_fail(self, token: int, status: int, reason: str, /) -> bool: ...
+    def upload_release(self, token: int, /) -> bool: ...
+    def close(self) -> list[tuple[Any, ...]]:
+        """Stop the thread, close the connections and the worker fd dups; the last events."""
+
+def _form_json(body: Buffer, /) -> bytes:
+    """The engine's urlencoded-form encoder (tests): RoadRunner's JSON data tree, as
+    fastrr/http/forms.py makes it, or ValueError(reason) where that raises FormError."""

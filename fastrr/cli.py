@@ -337,6 +337,9 @@ def stop(ctx: click.Context, force: bool, **local: Any) -> None:
               help="Render a saved results.json again instead of running.")
 @click.option("--compare", nargs=2, default=None, type=click.Path(exists=True, dir_okay=False),
               help="Compare two results.json files: does each figure agree within the reported noise?")
+@click.option("--engine", type=click.Choice(["python", "c"]), default=None,
+              help="fastrr's http.engine to measure (default: the server's default).")
+@click.option("--relay", default=None, help="fastrr's server.relay to measure, e.g. shm (default: pipes).")
 @click.option("--no-plots", is_flag=True, default=False, help="Skip the PNG plots.")
 @click.option("--plain", is_flag=True, default=False, help="No progress bar or colours (plain lines).")
 def bench(**options: Any) -> None:

@@ -102,12 +102,15 @@ static inline uint32_t fz_next(fz_rng *r)
     return (uint32_t)(r->s >> 32);
 }
 
-/* Size of the next piece when feeding an input in pieces: mostly small,
- * sometimes one byte, sometimes large. */
-static inline size_t fz_piece(fz_rng *r, size_t left)
+/* Size of the next piece when feeding an input of `total` bytes in pieces:
+ * mostly small, sometimes one byte, sometimes large; at most ~64 pieces per
+ * input, so long inputs do not cost thousands of calls each. */
+static inline size_t fz_piece(fz_rng *r, size_t left, size_t total)
 {
     static const size_t sizes[] = {1, 1, 2, 3, 5, 7, 11, 12, 13, 16, 17, 31, 64, 100, 512, 4096};
     size_t k = sizes[fz_next(r) % (sizeof(sizes) / sizeof(sizes[0]))];
+    if (k < total / 64)
+        k = total / 64 + fz_next(r) % 16;
     return k < left ? k : left;
 }
 

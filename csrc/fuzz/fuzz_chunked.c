@@ -86,7 +86,7 @@ static void run(const uint8_t *data, size_t size, long long max_size, fz_rng *rn
         feed(dec, data, size, o);
     else {
         while (off < size) {
-            size_t k = fz_piece(rng, size - off);
+            size_t k = fz_piece(rng, size - off, size);
             if (!feed(dec, data + off, k, o))
                 break;
             off += k;

@@ -114,7 +114,7 @@ static void run(const uint8_t *data, size_t size, fz_rng *rng, outcome *o)
     else {
         size_t off = 0;
         while (off < size) {
-            size_t k = fz_piece(rng, size - off);
+            size_t k = fz_piece(rng, size - off, size);
             if (!feed(rd, data + off, k, o))
                 break;
             off += k;

@@ -45,15 +45,24 @@ def _say(console: Any, text: str) -> None:
 
 
 def compare_files(a: Path, b: Path, console: Any) -> int:
-    rows, agree, total = report.compare(report.load_json(a), report.load_json(b))
-    head = ["mode", "app", "conn", "server", "metric", a.name, b.name, "Δ median", "within noise"]
-    try:
-        from rich.table import Table
-    except ImportError:
+    doc_a, doc_b = report.load_json(a), report.load_json(b)
+    rows, agree, total = report.compare(doc_a, doc_b)
+    head = ["mode", "app", "conn", "server", "metric", "first", "second", "Δ median", "within noise"]
+    fa, fb = (d["environment"].get("code_fingerprint") for d in (doc_a, doc_b))
+    if fa != fb:
+        _say(console, f"note: the runs measured different code (fingerprints {fa} and {fb}): differences "
+                      "are not only noise")
+    for d, name in ((doc_a, a), (doc_b, b)):
+        if d["environment"].get("code_changed_during_run"):
+            _say(console, f"note: the code changed while {name} was running")
+    if console is None:
+        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
         for row in [head, *rows]:
-            print("  ".join(row))
+            print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
     else:
-        table = Table(*head, title=f"{a} vs {b}", title_justify="left")
+        from rich.table import Table
+
+        table = Table(*head, title=f"first: {a}  second: {b}", title_justify="left")
         for row in rows:
             table.add_row(*row, style=None if row[-1] == "yes" else "red")
         console.print(table)
@@ -85,14 +94,16 @@ def main(*, quick: bool = False, apps: str | None = None, connections: str | Non
          repeats: int | None = None, duration: int | None = None, warmup: int | None = None,
          workers: int | None = None, pin: str | None = None, threads: int | None = None, out: str | None = None,
          profile: bool = False, update_readme: bool = False, report_file: str | None = None,
-         compare: tuple[str, str] | None = None, no_plots: bool = False, plain: bool = False) -> int:
+         compare: tuple[str, str] | None = None, no_plots: bool = False, plain: bool = False,
+         engine: str | None = None, relay: str | None = None) -> int:
     console = None if plain else _console()
     if compare:
         return compare_files(Path(compare[0]), Path(compare[1]), console)
     try:
         options = runner.Options.make(quick, apps=apps, connections=_ints(connections), repeats=repeats,
                                       duration=duration, warmup=warmup, workers=workers, pin=pin, threads=threads,
-                                      out=Path(out) if out else None, profile=profile or None)
+                                      out=Path(out) if out else None, profile=profile or None, engine=engine,
+                                      relay=relay)
         if report_file:
             doc = report.load_json(Path(report_file))
             out_dir = Path(out) if out else Path(report_file).parent

@@ -169,6 +169,26 @@ def git_revision(root: Path) -> str:
     return f"{rev}{'+dirty' if dirty else ''}" if rev else "?"
 
 
+FINGERPRINT_GLOBS = ("fastrr/**/*.py", "fastrr/*.so", "php/src/**/*.php", "php/demo/*.php", "bench/apps/**/*.php")
+
+
+def code_fingerprint(root: Path) -> str:
+    """A short hash of the code being measured (server, C extension, PHP library, apps), the
+    harness excluded: two runs with the same fingerprint measured the same code."""
+    import hashlib
+
+    digest = hashlib.sha1()
+    files = sorted({p for pattern in FINGERPRINT_GLOBS for p in root.glob(pattern)
+                    if p.is_file() and "benchmark" not in p.relative_to(root).parts})
+    for path in files:
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            continue
+    return digest.hexdigest()[:12]
+
+
 def describe_machine(root: Path, php: str, fpm: str) -> dict[str, object]:
     mem = 0
     try:
@@ -189,5 +209,6 @@ def describe_machine(root: Path, php: str, fpm: str) -> dict[str, object]:
         "nginx": _first_line(["nginx", "-v"], r"nginx version: (?:nginx/)?(\S+)"),
         "wrk": _first_line(["wrk", "-v"], r"^wrk (?:\w+/)?([\d.]+)"),
         "fastrr": git_revision(root),
+        "code_fingerprint": code_fingerprint(root),
         "loadavg_start": list(os.getloadavg()),
     }

@@ -75,7 +75,9 @@ def environment_line(doc: dict) -> str:
             f"{e.get('memory_gib', '?')} GiB · {e.get('os', '?')} (kernel {e.get('kernel', '?')}) · "
             f"{e.get('php', '?')} · nginx {e.get('nginx', '?')} · wrk {e.get('wrk', '?')} · "
             f"Python {e.get('python', '?')} · "
-            f"fastrr {e.get('fastrr', '?')} · {lay} · {o['workers']} fpm children = {o['workers']} fastrr workers · "
+            f"fastrr {e.get('fastrr', '?')} (code {e.get('code_fingerprint', '?')}, http.engine "
+            f"{o.get('engine') or 'default'}, relay {o.get('relay') or 'pipes'}) · {lay} · "
+            f"{o['workers']} fpm children = {o['workers']} fastrr workers · "
             f"wrk -t{o['threads']}, {o['repeats']} × {o['duration']:g} s per point (+{o['warmup']:g} s warm-up each) · "
             f"load avg {load_start[0]:.2f} → {load_end[0]:.2f} · other processes used {fmt_num(other.median, 2)} "
             f"cores (median; max {fmt_num(other.max, 2)}) during measurements")

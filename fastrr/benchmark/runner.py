@@ -48,6 +48,8 @@ class Options:
     threads: int = 1
     out: Path | None = None
     profile: bool = False
+    engine: str | None = None            # fastrr's http.engine (python | c); None: the server's default
+    relay: str | None = None             # fastrr's server.relay (pipes | shm | ...); None: the default (pipes)
 
     @classmethod
     def make(cls, quick: bool = False, **given: Any) -> Options:
@@ -61,6 +63,14 @@ class Options:
     @property
     def out_dir(self) -> Path:
         return self.out or RESULTS_DIR / ("quick" if self.quick else "full")
+
+    def fastrr_config(self) -> dict[str, dict[str, str]]:
+        extra: dict[str, dict[str, str]] = {}
+        if self.engine:
+            extra["http"] = {"engine": self.engine}
+        if self.relay:
+            extra["server"] = {"relay": self.relay}
+        return extra
 
     def layouts(self) -> list[env.Layout]:
         modes = ["pinned", "unpinned"] if self.pin == "both" else [self.pin]
@@ -297,6 +307,9 @@ def run(options: Options, log: Callable[[str], None] = print, plain_progress: bo
     doc["finished"] = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
     doc["duration_s"] = round(time.time() - started, 1)
     doc["environment"]["loadavg_end"] = list(os.getloadavg())
+    if env.code_fingerprint(ROOT) != doc["environment"]["code_fingerprint"]:
+        doc["environment"]["code_changed_during_run"] = True
+        log("warning: fastrr's code changed while this run was measuring; do not compare it with other runs")
     doc["targets"] = evaluate_targets(doc["points"])
     return doc
 
@@ -324,7 +337,8 @@ class _Session:
             bar.describe(f"{app.name} · starting servers")
             fpm = servers.start_fpm(app, base, self.ini, layout, o.workers, self.reaper)
             started.append(fpm)
-            fastrr = servers.start_fastrr(app, base, self.ini, layout, o.workers, self.reaper)
+            fastrr = servers.start_fastrr(app, base, self.ini, layout, o.workers, self.reaper,
+                                          extra_config=o.fastrr_config())
             started.append(fastrr)
             problems, same = check_app(app, fpm, fastrr)
             self.doc["checks"].append({"mode": layout.mode, "app": app.name, "problems": problems,

@@ -274,3 +274,31 @@ def test_open_rejects_a_file_that_is_not_a_ring(lib, tmp_path):
 def test_crc_is_what_php_computes():
     frame = _core.encode_frame(0x09, b'{"pid":1}')
     assert int.from_bytes(frame[6:10], "little") == zlib.crc32(frame[:6])
+
+
+def test_full_duplex_stress_with_a_tiny_ring(lib):
+    """Both directions full at once, sizes around the capacity, wrap-around everywhere:
+    the server keeps writing frames while it reads the echoes (as the event loop does)."""
+    import random
+
+    rnd = random.Random(7)
+    ring = _core.Ring(4096)
+    w = WorkerEnd(lib, ring)
+    frames = [_core.encode_frame(0, bytes([i % 251]) * rnd.choice([0, 1, 7, 4080, 4096, 5000, 20000]))
+              for i in range(300)]
+    echoed = threading.Thread(target=lambda: [w.send(w.recv() or b"") for _ in frames])
+    echoed.start()
+    out = memoryview(b"".join(frames))
+    want = len(out)
+    got = bytearray()
+    while len(got) < want:
+        if out:
+            out = out[ring.write(out):]
+        got += ring.read()
+        if len(got) < want and not ring.arm(bool(out)):
+            assert select.select([ring.eventfd], [], [], 10)[0], f"stuck at {len(got)} of {want}"
+            ring.ack()
+    echoed.join(10)
+    assert bytes(got) == b"".join(frames)
+    w.close()
+    ring.close()

@@ -7,6 +7,7 @@ the same bytes back from both servers, which `check` verifies before measuring.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zlib
 from collections.abc import Callable
@@ -45,6 +46,11 @@ class App:
 
     def request_body(self) -> bytes:
         return self.body() if self.body is not None else b""
+
+    def rebased(self, root: Path) -> App:
+        """The same app with its PHP scripts under another copy of the tree (env.snapshot_code)."""
+        return dataclasses.replace(self, fpm_script=root / self.fpm_script.relative_to(ROOT),
+                                   worker_script=root / self.worker_script.relative_to(ROOT))
 
 
 def _json_check(want_status: int, test: Callable[[dict], bool], what: str) -> Callable[[int, bytes], str | None]:

@@ -52,9 +52,6 @@ def compare_files(a: Path, b: Path, console: Any) -> int:
     if fa != fb:
         _say(console, f"note: the runs measured different code (fingerprints {fa} and {fb}): differences "
                       "are not only noise")
-    for d, name in ((doc_a, a), (doc_b, b)):
-        if d["environment"].get("code_changed_during_run"):
-            _say(console, f"note: the code changed while {name} was running")
     if console is None:
         widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
         for row in [head, *rows]:

@@ -169,7 +169,18 @@ def git_revision(root: Path) -> str:
     return f"{rev}{'+dirty' if dirty else ''}" if rev else "?"
 
 
+# What a run measures, copied at its start (see snapshot_code) and hashed (code_fingerprint).
+SNAPSHOT_DIRS = ("fastrr", "php", "bench/apps")
 FINGERPRINT_GLOBS = ("fastrr/**/*.py", "fastrr/*.so", "php/src/**/*.php", "php/demo/*.php", "bench/apps/**/*.php")
+
+
+def snapshot_code(root: Path, dest: Path) -> Path:
+    """Copies the server, the PHP library and the apps to `dest`; servers run from the copy, so a
+    run measures the code as it was when it started even while others keep editing the tree."""
+    for rel in SNAPSHOT_DIRS:
+        shutil.copytree(root / rel, dest / rel, symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests", "build"))
+    return dest
 
 
 def code_fingerprint(root: Path) -> str:
@@ -209,6 +220,5 @@ def describe_machine(root: Path, php: str, fpm: str) -> dict[str, object]:
         "nginx": _first_line(["nginx", "-v"], r"nginx version: (?:nginx/)?(\S+)"),
         "wrk": _first_line(["wrk", "-v"], r"^wrk (?:\w+/)?([\d.]+)"),
         "fastrr": git_revision(root),
-        "code_fingerprint": code_fingerprint(root),
         "loadavg_start": list(os.getloadavg()),
     }

@@ -295,6 +295,8 @@ def run(options: Options, log: Callable[[str], None] = print, plain_progress: bo
     with tempfile.TemporaryDirectory(prefix="fastrr-bench-") as tmpdir, procs.Reaper() as reaper, \
             progress_bar(total, plain_progress) as bar:
         session = _Session(options, doc, bar, reaper, Path(tmpdir), len(layouts) > 1)
+        doc["environment"]["code_fingerprint"] = env.code_fingerprint(session.code)
+        selected = [app.rebased(session.code) for app in selected]
         for layout in layouts:
             (session.tmp / layout.mode).mkdir()
             with harness_affinity(layout):
@@ -307,9 +309,6 @@ def run(options: Options, log: Callable[[str], None] = print, plain_progress: bo
     doc["finished"] = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
     doc["duration_s"] = round(time.time() - started, 1)
     doc["environment"]["loadavg_end"] = list(os.getloadavg())
-    if env.code_fingerprint(ROOT) != doc["environment"]["code_fingerprint"]:
-        doc["environment"]["code_changed_during_run"] = True
-        log("warning: fastrr's code changed while this run was measuring; do not compare it with other runs")
     doc["targets"] = evaluate_targets(doc["points"])
     return doc
 
@@ -325,6 +324,7 @@ class _Session:
         self.tmp = tmp
         self.show_mode = show_mode
         self.ini = servers.write_php_ini(tmp)
+        self.code = env.snapshot_code(ROOT, tmp / "code")
         self.per_measure = options.duration + options.warmup
 
     def run_app(self, app: App, layout: env.Layout, profile_front: bool) -> None:
@@ -338,7 +338,7 @@ class _Session:
             fpm = servers.start_fpm(app, base, self.ini, layout, o.workers, self.reaper)
             started.append(fpm)
             fastrr = servers.start_fastrr(app, base, self.ini, layout, o.workers, self.reaper,
-                                          extra_config=o.fastrr_config())
+                                          extra_config=o.fastrr_config(), code_root=self.code)
             started.append(fastrr)
             problems, same = check_app(app, fpm, fastrr)
             self.doc["checks"].append({"mode": layout.mode, "app": app.name, "problems": problems,

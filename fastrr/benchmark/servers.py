@@ -228,8 +228,10 @@ def start_fpm(app: App, tmp: Path, ini: Path, layout: Layout, workers: int, reap
 
 
 def start_fastrr(app: App, tmp: Path, ini: Path, layout: Layout, workers: int, reaper: procs.Reaper,
-                 extra_config: dict | None = None, env: dict[str, str] | None = None) -> Server:
-    """fastrr serving `app`; `extra_config` is merged into the sections, `env` into the environment."""
+                 extra_config: dict | None = None, env: dict[str, str] | None = None,
+                 code_root: Path = ROOT) -> Server:
+    """fastrr serving `app`; `extra_config` is merged into the sections, `env` into the environment.
+    The fastrr package is imported from `code_root` (a snapshot of the tree, or the tree itself)."""
     base = tmp / f"fastrr-{app.name}"
     base.mkdir()
     port = free_port()
@@ -245,8 +247,10 @@ def start_fastrr(app: App, tmp: Path, ini: Path, layout: Layout, workers: int, r
     cfg = base / ".rr.yaml"
     cfg.write_text(yaml.safe_dump(config, sort_keys=False))
     log = base / "fastrr.out"
+    child_env = {**os.environ, **(env or {})}
+    child_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(code_root), child_env.get("PYTHONPATH")) if p)
     proc = reaper.add(procs.spawn([*layout.server_prefix, sys.executable, "-m", "fastrr", "serve", "-c", str(cfg)],
-                                  cwd=ROOT, log=log, env={**os.environ, **env} if env else None))
+                                  cwd=code_root, log=log, env=child_env))
     server = Server("fastrr", "fastrr", port, [proc.pid], [proc.pid], front_tree=False, processes=[proc],
                     logs=[log])
     try:

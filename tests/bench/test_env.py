@@ -61,3 +61,17 @@ def test_layouts():
     assert env.layout_for("pinned", cpus=[0, 1], have_taskset=False).mode == "unpinned"
     free = env.layout_for("unpinned", cpus=[0, 1], have_taskset=True)
     assert free.server_prefix == [] and free.load_prefix == [] and "unpinned" in free.describe()
+
+
+def test_snapshot_and_fingerprint(tmp_path):
+    from fastrr.benchmark.apps import APPS, ROOT
+
+    code = env.snapshot_code(ROOT, tmp_path / "code")
+    assert (code / "fastrr" / "__init__.py").is_file() and (code / "php" / "autoload.php").is_file()
+    assert not list(code.rglob("__pycache__"))
+    first = env.code_fingerprint(code)
+    assert first == env.code_fingerprint(code)
+    slim = APPS["slim"].rebased(code)
+    assert slim.worker_script.is_file() and slim.worker_script.is_relative_to(code)
+    slim.worker_script.write_text(slim.worker_script.read_text() + "\n// changed\n")
+    assert env.code_fingerprint(code) != first

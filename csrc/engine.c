@@ -45,6 +45,8 @@ static void engine_free(fe_engine *e)
     fr_buf_trim(&e->form_json, 0);
     fr_buf_trim(&e->form_err, 0);
     fr_buf_trim(&e->pb_scratch, 0);
+    fr_buf_trim(&e->logline, 0);
+    fr_buf_trim(&e->loglines, 0);
     fe_form_scratch_free(&e->form);
     free(e->free_stack);
     pthread_mutex_destroy(&e->mu);
@@ -216,24 +218,47 @@ static int Engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
                              "doomed_wait",      "max_queue_size",  "internal_error_code",
                              "debug",            "raw_body",        "log_level",
                              "access_log",       "max_stop_retries", "pipeline_limit",
-                             "max_worker_memory", "proto", NULL};
+                             "max_worker_memory", "proto", "log_fds", "log_encoding", NULL};
     int listen_fd = -1;
     Py_ssize_t max_header = 64 * 1024;
     unsigned long long max_body = 1000ull << 20, max_mem = 0;
     long long max_mb = 1000, max_queue = 0;
     double read_t = 60, idle_t = 75, alloc_t = 60, exec_ttl = 60, linger = 2, doomed = 1;
     int code = 500, debug = 0, raw_body = 0, log_level = 20, access_log = 0, retries = 8, proto = 0;
+    PyObject *log_fds = NULL;
+    const char *log_encoding = "console";
     Py_ssize_t pipeline = 1 << 20;
     if (self->e != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Engine.__init__ called twice");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|i$nKLddddddLippiiinKp:Engine", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|i$nKLddddddLippiiinKpOs:Engine", kwlist,
                                      &listen_fd, &max_header, &max_body, &max_mb, &read_t, &idle_t,
                                      &alloc_t, &exec_ttl, &linger, &doomed, &max_queue, &code,
                                      &debug, &raw_body, &log_level, &access_log, &retries,
-                                     &pipeline, &max_mem, &proto))
+                                     &pipeline, &max_mem, &proto, &log_fds, &log_encoding))
         return -1;
+    int enc = strcmp(log_encoding, "json") == 0  ? FE_LOG_JSON
+              : strcmp(log_encoding, "raw") == 0 ? FE_LOG_RAW
+                                                 : FE_LOG_CONSOLE;
+    int fds[FE_MAX_LOG_FDS], nfds = 0;
+    if (log_fds != NULL && log_fds != Py_None) {
+        PyObject *seq = PySequence_Fast(log_fds, "log_fds must be a sequence of fds");
+        if (seq == NULL)
+            return -1;
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            int fd = PyObject_AsFileDescriptor(PySequence_Fast_GET_ITEM(seq, i));
+            if (fd < 0 || nfds == FE_MAX_LOG_FDS) {
+                Py_DECREF(seq);
+                if (fd >= 0)
+                    PyErr_Format(PyExc_ValueError, "at most %d log_fds", FE_MAX_LOG_FDS);
+                return -1;
+            }
+            fds[nfds++] = fd;
+        }
+        Py_DECREF(seq);
+    }
     if (max_header < 0 || pipeline < 0) {
         PyErr_SetString(PyExc_ValueError, "limits must be >= 0");
         return -1;
@@ -268,6 +293,9 @@ static int Engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
     c->pipeline_limit = (size_t)pipeline;
     c->max_worker_memory = max_mem;
     c->proto = proto;
+    c->log_encoding = enc;
+    c->nlog_fds = nfds;
+    memcpy(c->log_fds, fds, sizeof(int) * (size_t)nfds);
     e->date_time = (time_t)-1;
     e->epfd = epoll_create1(EPOLL_CLOEXEC);
     e->cmd_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -25,6 +25,9 @@
 
 /* ------------------------------------------------------------------ config */
 
+enum { FE_LOG_CONSOLE = 0, FE_LOG_JSON, FE_LOG_RAW };
+#define FE_MAX_LOG_FDS 8
+
 typedef struct {
     size_t max_header_size;
     unsigned long long max_body; /* bytes */
@@ -39,6 +42,10 @@ typedef struct {
     int access_log;              /* 0 none, 1 "http log", 2 "http access log" */
     int max_stop_retries;
     int proto;                   /* http.codec proto: http.v1.Request contexts */
+    /* access lines written by the engine itself (engine_log.c); none: events */
+    int log_encoding;            /* FE_LOG_* */
+    int nlog_fds;
+    int log_fds[FE_MAX_LOG_FDS];
     size_t pipeline_limit;
     unsigned long long max_worker_memory; /* bytes, 0: no check */
 } fe_config;
@@ -269,11 +276,17 @@ typedef struct fe_engine {
     fr_buf form_json;
     fr_buf form_err;
     fr_buf pb_scratch; /* cookies, for the protobuf context */
+    fr_buf logline;    /* an access line being formatted */
+    fr_buf loglines;   /* access lines of this loop turn, not written yet */
     fe_form_scratch form;
 } fe_engine;
 
 /* engine_loop.c */
 void *fe_thread_main(void *arg);
+double fe_wall(void); /* time.time() */
+/* engine_log.c: format and write the access line of c's request. 0 / -1. */
+int fe_write_access_line(fe_engine *e, fe_conn *c);
+void fe_flush_access_lines(fe_engine *e);
 void fe_push_event(fe_engine *e, fe_event *ev);
 
 /* events (engine_loop.c) */

@@ -73,7 +73,7 @@ static double mono(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static double wall(void)
+double fe_wall(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -592,6 +592,10 @@ static void emit_access(fe_engine *e, fe_conn *c)
     const RequestObject *r = c->req;
     if (r == NULL)
         return;
+    if (e->cfg.nlog_fds > 0) { /* the line itself, without Python */
+        fe_write_access_line(e, c);
+        return;
+    }
     fe_event *ev = fe_event_new(FE_EV_ACCESS);
     if (ev == NULL)
         return;
@@ -805,7 +809,7 @@ static void conn_submit(fe_engine *e, fe_conn *c)
     c->stop_sent = 0;
     c->started_at = e->now;
     if (e->cfg.access_log)
-        c->started_wall = wall();
+        c->started_wall = fe_wall();
     c->status = 0;
     (void)r;
     e->in_flight++;
@@ -2250,8 +2254,11 @@ void *fe_thread_main(void *arg)
         }
         if (e->now >= e->next_tick)
             tick(e);
+        if (e->loglines.len)
+            fe_flush_access_lines(e);
         free_dead(e);
     }
     shutdown_all(e);
+    fe_flush_access_lines(e);
     return NULL;
 }

@@ -337,6 +337,9 @@ def stop(ctx: click.Context, force: bool, **local: Any) -> None:
               help="Render a saved results.json again instead of running.")
 @click.option("--compare", nargs=2, default=None, type=click.Path(exists=True, dir_okay=False),
               help="Compare two results.json files: does each figure agree within the reported noise?")
+@click.option("--max-foreign", type=click.FloatRange(0, 1), default=None,
+              help="Pinned: re-run a measurement when other processes took more than this share of the "
+                   "server core (default 0.15; 1 disables).")
 @click.option("--engine", type=click.Choice(["python", "c"]), default=None,
               help="fastrr's http.engine to measure (default: the server's default).")
 @click.option("--relay", default=None, help="fastrr's server.relay to measure, e.g. shm (default: pipes).")

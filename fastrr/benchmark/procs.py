@@ -124,6 +124,15 @@ def system_busy_seconds(stat_line: str | None = None) -> float:
     return (user + nice + system + steal) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_busy_seconds(cpus: Iterable[int], stat_text: str | None = None) -> float:
+    """The same as system_busy_seconds, for the given CPUs only (the `cpuN` lines)."""
+    if stat_text is None:
+        with open("/proc/stat") as fh:
+            stat_text = fh.read()
+    wanted = {f"cpu{c}" for c in cpus}
+    return sum(system_busy_seconds(line) for line in stat_text.splitlines() if line.split(" ", 1)[0] in wanted)
+
+
 @dataclass
 class MemoryPeak:
     rss: int = 0

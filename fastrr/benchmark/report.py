@@ -71,6 +71,12 @@ def environment_line(doc: dict) -> str:
     others = [s.get("other_load_cores") for p in doc.get("points", []) for k in p["servers"].values()
               for s in k["samples"]]
     other = spread(x for x in others if x is not None)
+    on_core = spread(s.get("foreign_server_cores") for p in doc.get("points", []) for k in p["servers"].values()
+                     for s in k["samples"])
+    retried = sum(1 for p in doc.get("points", []) for k in p["servers"].values() for s in k["samples"]
+                  if (s.get("attempts") or 1) > 1)
+    core_note = (f", of it on the server core {fmt_num(on_core.median, 2)} (max {fmt_num(on_core.max, 2)}; "
+                 f"{retried} disturbed measurements re-run)" if on_core.n else "")
     return (f"{e.get('date', '?')[:16].replace('T', ' ')} · {e.get('cpu', '?')} · {e.get('cpus', '?')} CPUs · "
             f"{e.get('memory_gib', '?')} GiB · {e.get('os', '?')} (kernel {e.get('kernel', '?')}) · "
             f"{e.get('php', '?')} · nginx {e.get('nginx', '?')} · wrk {e.get('wrk', '?')} · "
@@ -80,7 +86,7 @@ def environment_line(doc: dict) -> str:
             f"{o['workers']} fpm children = {o['workers']} fastrr workers · "
             f"wrk -t{o['threads']}, {o['repeats']} × {o['duration']:g} s per point (+{o['warmup']:g} s warm-up each) · "
             f"load avg {load_start[0]:.2f} → {load_end[0]:.2f} · other processes used {fmt_num(other.median, 2)} "
-            f"cores (median; max {fmt_num(other.max, 2)}) during measurements")
+            f"cores (median; max {fmt_num(other.max, 2)}) during measurements{core_note}")
 
 
 def _points(doc: dict, mode: str) -> list[dict]:

@@ -66,6 +66,23 @@ from fastrr.pool.worker import CONTROL_STOP, Worker
 EXITED = "worker exited with code {code} during the request"
 
 
+def access_line_outputs(log: Logger) -> tuple[list[int], str]:
+    """Where the engine writes the per-request line itself (csrc/engine_log.c
+    formats it as LogSink.emit does): the fds of the log's streams, and its
+    encoding. ([], ...) -> the line comes to Python as an "access" event."""
+    sink = log.sink
+    fds = []
+    for stream in sink.streams:
+        try:
+            stream.flush()
+            fds.append(stream.fileno())
+        except (AttributeError, OSError, ValueError):
+            return [], "console"  # not a real file (a test's StringIO): events
+    if sink.mode == "raw":
+        return fds, "raw"
+    return fds, "json" if sink.encoding == "json" else "console"
+
+
 class EngineRelay:
     """Stands in for the FdRelay of a worker the engine owns (see module doc)."""
 
@@ -114,6 +131,7 @@ class EnginePool(WorkerPool):
         access = 0
         if http_log.enabled(20):
             access = 2 if http.access_logs else 1
+        log_fds, log_encoding = access_line_outputs(http_log)
         self.engine = _core.Engine(
             max_header_size=http.max_header_size, max_body=http.max_body_bytes,
             max_request_size=http.max_request_size, read_timeout=http.read_timeout,
@@ -122,6 +140,7 @@ class EnginePool(WorkerPool):
             internal_error_code=http.internal_error_code, debug=cfg.debug, raw_body=http.raw_body,
             log_level=http_log.sink.level, access_log=access, max_stop_retries=MAX_STOP_RETRIES,
             max_worker_memory=cfg.max_worker_memory * 1024 * 1024, proto=http.codec == "proto",
+            log_fds=log_fds, log_encoding=log_encoding,
         )
         self.loop.add_reader(self.engine.event_fd, self.on_engine_events)
 

@@ -118,3 +118,15 @@ def test_system_busy_seconds_parses_proc_stat():
     line = f"cpu  {tick} {tick} {tick} 999999 50 7 9 {tick} 0 0"
     assert procs.system_busy_seconds(line) == pytest.approx(4.0)
     assert procs.system_busy_seconds() > 0
+
+
+def test_cpu_busy_seconds_reads_only_the_given_cpus():
+    tick = os.sysconf("SC_CLK_TCK")
+    text = (f"cpu  {9 * tick} 0 0 0 0 0 0 0 0 0\n"
+            f"cpu0 {2 * tick} 0 {tick} 50 0 0 7 0 0 0\n"
+            f"cpu1 {5 * tick} 0 0 50 0 0 0 {tick} 0 0\n"
+            "intr 123\n")
+    assert procs.cpu_busy_seconds([0], text) == pytest.approx(3.0)
+    assert procs.cpu_busy_seconds([1], text) == pytest.approx(6.0)
+    assert procs.cpu_busy_seconds([0, 1], text) == pytest.approx(9.0)
+    assert procs.cpu_busy_seconds([7], text) == 0.0

@@ -56,3 +56,43 @@ def test_every_app_file_exists():
         assert app.fpm_script.is_file(), app.fpm_script
         assert app.worker_script.is_file(), app.worker_script
         assert (apps.WRK_SCRIPTS / app.wrk_script).is_file()
+
+
+class _Bar:
+    def __init__(self):
+        self.lines = []
+
+    def log(self, text):
+        self.lines.append(text)
+
+    def describe(self, text):
+        pass
+
+    def advance(self, seconds, text):
+        pass
+
+
+def _session(tmp_path, budget, **opts):
+    options = runner.Options.make(duration=1, warmup=0, **opts)
+    return runner._Session(options, {}, _Bar(), None, tmp_path, False, planned_seconds=budget, snapshot=False)
+
+
+def test_disturbed_measurements_are_repeated_and_the_calmest_kept(tmp_path, monkeypatch):
+    foreign = iter([0.6, 0.3, 0.05, 0.0])
+    monkeypatch.setattr(runner, "measure", lambda *a: {"foreign_server_cores": next(foreign), "rps": 1.0})
+    session = _session(tmp_path, budget=1000, retries=2, max_foreign=0.15)
+    sample = session.measure_undisturbed(None, apps.APPS["hello"], 8, None)
+    assert sample["foreign_server_cores"] == 0.05 and sample["attempts"] == 3
+    assert len(session.bar.lines) == 2
+
+
+def test_retries_stop_when_the_budget_is_spent(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "measure", lambda *a: {"foreign_server_cores": 0.9})
+    session = _session(tmp_path, budget=0, retries=5)
+    assert session.measure_undisturbed(None, apps.APPS["hello"], 8, None)["attempts"] == 1
+
+
+def test_unpinned_samples_are_never_repeated(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "measure", lambda *a: {"foreign_server_cores": float("nan")})
+    session = _session(tmp_path, budget=1000)
+    assert session.measure_undisturbed(None, apps.APPS["hello"], 8, None)["attempts"] == 1

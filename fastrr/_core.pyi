@@ -253,6 +253,8 @@ class Engine:
         pipeline_limit: int = 1 << 20,
         max_worker_memory: int = 0,
         proto: bool = False,
+        log_fds: Sequence[int] | None = None,
+        log_encoding: str = "console",
     ) -> None: ...
     @property
     def event_fd(self) -> int:

@@ -20,7 +20,7 @@ from fastrr.benchmark.apps import App
 from fastrr.benchmark.env import Layout
 from fastrr.benchmark.servers import php_binary
 
-MAX_FEED_BYTES = 64 * 2**20
+MAX_FEED_BYTES = 128 * 2**20
 
 
 def raw_request(app: App, port: int = 8080) -> bytes:

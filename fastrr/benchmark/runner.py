@@ -338,8 +338,8 @@ class _Session:
         self.ini = servers.write_php_ini(tmp)
         self.code = env.snapshot_code(ROOT, tmp / "code") if snapshot else ROOT
         self.per_measure = options.duration + options.warmup
-        # Re-measuring disturbed samples may add at most a quarter of the planned time.
-        self.retry_budget = 0.25 * planned_seconds
+        # Re-measuring disturbed samples may add at most 15 % to the planned time.
+        self.retry_budget = 0.15 * planned_seconds
 
     def run_app(self, app: App, layout: env.Layout, profile_front: bool) -> None:
         """Both servers up, checked, measured at every connection count, stopped; a failure is recorded."""

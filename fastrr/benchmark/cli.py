@@ -68,7 +68,7 @@ def compare_files(a: Path, b: Path, console: Any) -> int:
     return EXIT_OK
 
 
-def write_outputs(doc: dict, out_dir: Path, plots: bool, console: Any) -> list[Path]:
+def write_outputs(doc: dict, out_dir: Path, plots: bool, console: Any, history: bool = True) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     images: list[Path] = []
@@ -81,9 +81,10 @@ def write_outputs(doc: dict, out_dir: Path, plots: bool, console: Any) -> list[P
     report.write_json(doc, out_dir / "results.json")
     (out_dir / "results.md").write_text("# fastrr vs nginx + php-fpm\n\n" + report.markdown(doc))
     written += [out_dir / "results.json", out_dir / "results.md", *images]
-    history = ROOT / "bench" / "results" / "history"
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    report.write_json(doc, history / f"{stamp}-{'quick' if doc['options'].get('quick') else 'full'}.json")
+    if history:
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        kind = "quick" if doc["options"].get("quick") else "full"
+        report.write_json(doc, ROOT / "bench" / "results" / "history" / f"{stamp}-{kind}.json")
     return written
 
 
@@ -125,7 +126,7 @@ def main(*, quick: bool = False, apps: str | None = None, connections: str | Non
     except KeyboardInterrupt:
         _say(console, "interrupted: all servers stopped")
         return EXIT_INTERRUPTED
-    written = write_outputs(doc, out_dir, not no_plots, console)
+    written = write_outputs(doc, out_dir, not no_plots, console, history=not report_file)
     if console is not None:
         report.terminal(doc, console)
     else:

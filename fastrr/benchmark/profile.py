@@ -105,3 +105,58 @@ def profile_front(pid: int, url: str, app: App, layout: Layout, out_dir: Path, s
         "top": [{"function": f, "percent": 100.0 * n / total} for f, n in own.most_common(15)] if total else [],
         "inclusive": [{"function": f, "percent": 100.0 * n / total} for f, n in incl.most_common(25)] if total else [],
     }
+
+
+def parse_perf_report(text: str) -> list[tuple[float, str]]:
+    """`perf report --stdio` lines ('  45.12%  name ...') → [(percent, name)], biggest first."""
+    rows = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        pct, _, rest = line.partition("%")
+        try:
+            value = float(pct)
+        except ValueError:
+            continue
+        rows.append((value, " ".join(rest.split())))
+    return sorted(rows, reverse=True)
+
+
+def perf_front(pid: int, url: str, app: App, layout: Layout, out_dir: Path, seconds: int = 4,
+               connections: int = 64) -> dict[str, Any]:
+    """On-CPU profile of the front with perf (cpu-clock; kernel included): unlike py-spy, it does
+    not count time the front spends preempted, and it sees the C engine's thread."""
+    perf = shutil.which("perf")
+    if perf is None:
+        return {"app": app.name, "error": "perf not installed (Debian: linux-perf)"}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = out_dir / f"front-{app.name}.perf.data"
+    argv = [*layout.load_prefix, perf, "record", "-e", "cpu-clock", "-F", "2000", "-g", "-o", str(data),
+            "-p", str(pid), "--", "sleep", str(seconds)]
+    rec = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        time.sleep(0.3)
+        load = wrk.command(url, connections=connections, duration=seconds, script=apps_mod.WRK_SCRIPTS / app.wrk_script,
+                           script_args=app.wrk_args, prefix=layout.load_prefix)
+        wrk.run(load, seconds)
+        _, err = rec.communicate(timeout=seconds + 30)
+    finally:
+        if rec.poll() is None:
+            rec.kill()
+            rec.wait()
+    if rec.returncode != 0 or not data.exists():
+        return {"app": app.name, "error": f"perf failed: {err.decode(errors='replace').strip()[-300:]}"}
+
+    def report(sort: str) -> list[tuple[float, str]]:
+        out = subprocess.run([perf, "report", "-i", str(data), "--stdio", "--no-children", "--sort", sort],
+                             capture_output=True, text=True, timeout=120)
+        return parse_perf_report(out.stdout)
+
+    try:
+        by_dso, by_symbol = report("dso"), report("dso,sym")
+    finally:
+        data.unlink(missing_ok=True)  # large, machine-specific: the summary is kept instead
+    return {"app": app.name, "connections": connections, "tool": "perf",
+            "by_dso": [{"percent": p, "dso": n} for p, n in by_dso[:8]],
+            "top": [{"percent": p, "function": n} for p, n in by_symbol[:15]]}

@@ -66,8 +66,6 @@ def environment_line(doc: dict) -> str:
     e = doc["environment"]
     o = doc["options"]
     lay = "; ".join(f"{x['mode']}: {x['description']}" for x in doc.get("layouts", []))
-    load_start = e.get("loadavg_start") or [math.nan]
-    load_end = e.get("loadavg_end") or [math.nan]
     others = [s.get("other_load_cores") for p in doc.get("points", []) for k in p["servers"].values()
               for s in k["samples"]]
     other = spread(x for x in others if x is not None)
@@ -85,7 +83,7 @@ def environment_line(doc: dict) -> str:
             f"{o.get('engine') or 'default'}, relay {o.get('relay') or 'pipes'}) · {lay} · "
             f"{o['workers']} fpm children = {o['workers']} fastrr workers · "
             f"wrk -t{o['threads']}, {o['repeats']} × {o['duration']:g} s per point (+{o['warmup']:g} s warm-up each) · "
-            f"load avg {load_start[0]:.2f} → {load_end[0]:.2f} · other processes used {fmt_num(other.median, 2)} "
+            f"other processes used {fmt_num(other.median, 2)} "
             f"cores (median; max {fmt_num(other.max, 2)}) during measurements{core_note}")
 
 
@@ -179,8 +177,16 @@ def markdown(doc: dict, image_prefix: str = "", with_env: bool = True, with_prof
     if doc.get("failures"):
         lines.append("")
     lines += breakdown_markdown(doc)
-    for prof in doc.get("profiles", []) if with_profiles else []:
+    profiles = doc.get("profiles", []) if with_profiles else []
+    if profiles:
+        lines += ["py-spy samples wall time: with the front and the workers on one core, the time the front "
+                  "spends preempted (typically in the write() that woke a worker) shows as time in that system "
+                  "call, and the C engine's own thread does not show at all. The perf profiles below count "
+                  "on-CPU time only.", ""]
+    for prof in profiles:
         lines += profile_markdown(prof)
+    for prof in doc.get("perf", []) if with_profiles else []:
+        lines += perf_markdown(prof)
     images = doc.get("images", [])
     if images:
         lines += [f"![{Path(i).stem}]({image_prefix}{Path(i).name})" for i in images] + [""]
@@ -210,6 +216,16 @@ def breakdown_markdown(doc: dict, connections: int = 64) -> list[str]:
             f"| {fmt_num(alone['php_us'], 1) if 'php_us' in alone else '–'} "
             f"| {fmt_num(summary(p, 'fpm', 'ctx_switches').median, 1)} / "
             f"{fmt_num(summary(p, 'fastrr', 'ctx_switches').median, 1)} |")
+    return lines + [""]
+
+
+def perf_markdown(prof: dict) -> list[str]:
+    if "error" in prof:
+        return [f"perf profile of fastrr's front ({prof['app']}): {prof['error']}", ""]
+    dsos = ", ".join(f"{row['dso']} {row['percent']:.0f}%" for row in prof.get("by_dso", [])[:6])
+    lines = [f"On-CPU profile of fastrr's front ({prof['app']}, c{prof['connections']}, perf cpu-clock, kernel "
+             f"included) by library: {dsos}. Top symbols:", ""]
+    lines += [f"- {row['percent']:.1f}% {row['function']}" for row in prof.get("top", [])[:8]]
     return lines + [""]
 
 

@@ -369,8 +369,13 @@ class _Session:
                 prof = profile.profile_front(fastrr.front[0], fastrr.url(app.path), app, layout,
                                              o.out_dir / "profiles")
                 self.doc["profiles"].append(prof)
-                if "error" in prof:
-                    bar.log(f"  profile: {prof['error']}")
+                bar.describe(f"{app.name} · perf on fastrr's front")
+                on_cpu = profile.perf_front(fastrr.front[0], fastrr.url(app.path), app, layout,
+                                            o.out_dir / "profiles")
+                self.doc.setdefault("perf", []).append(on_cpu)
+                for p in (prof, on_cpu):
+                    if "error" in p:
+                        bar.log(f"  profile: {p['error']}")
         except (RuntimeError, wrk.WrkError, OSError) as exc:
             self.doc["failures"].append({"mode": layout.mode, "app": app.name, "error": str(exc)})
             bar.log(f"  FAILED {layout.mode} {app.name}: {exc}")

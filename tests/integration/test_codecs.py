@@ -118,7 +118,8 @@ def test_worker_replies_in_kind(fastrr, tmp_path, codec, flag, mode):
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         frames = [line.split() for line in log.read_text().splitlines()]
-        if sum(1 for f in frames if f[0] == "out" and int(f[1]) & C.FLAG_CONTROL == 0) >= 1 + 8 + 2:
+        if (sum(1 for f in frames if f[0] == "out" and int(f[1]) & C.FLAG_CONTROL == 0) >= 1 + 8 + 2
+                and sum(1 for f in frames if f[0] == "in" and len(f) == 4) >= 3):
             break
         time.sleep(0.05)
     data_in = [f for f in frames if f[0] == "in" and len(f) == 4]  # options [ctx_len]: requests

@@ -29,12 +29,8 @@ def pump(src: int, dst: int, log, direction: str, lock: threading.Lock, close) -
             data = b""
         if not data:
             break
-        try:
-            out = memoryview(data)
-            while out:
-                out = out[os.write(dst, out):]
-        except OSError:
-            break
+        # log first, forward second: a frame's line is in the log before the
+        # other side can answer it, so readers never see a reply without it
         view = memoryview(data)
         while view:
             if skip:
@@ -59,6 +55,12 @@ def pump(src: int, dst: int, log, direction: str, lock: threading.Lock, close) -
             skip = int.from_bytes(buf[2:6], "little")
             buf.clear()
             need = 12
+        try:
+            out = memoryview(data)
+            while out:
+                out = out[os.write(dst, out):]
+        except OSError:
+            break
     try:
         close()
     except OSError:

@@ -41,7 +41,7 @@ serve: setup
 test: setup
 	$(PY) -m ruff check fastrr tests bench
 	php php/tests/run.php
-	$(PY) -m pytest tests -q -p no:cacheprovider
+	$(PY) -m pytest tests -q -p no:cacheprovider --engine both
 
 test-fast: build
 	$(PY) -m pytest tests -q -x -p no:cacheprovider

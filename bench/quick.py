@@ -5,7 +5,7 @@ process it starts (the old version could leave php-fpm running, because php-fpm
 moves into its own process group), and prints the same kind of table:
 
     python bench/quick.py [--duration 5] [--connections 64] [--runs 1] [--workers 4]
-                          [--engine python|c|both]
+                          [--engine auto|python|c|both]
 
 `--engine` picks fastrr's HTTP front (`http.engine`, through FASTRR_ENGINE);
 `both` measures the Python front and the C engine in one invocation (each
@@ -33,8 +33,10 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--workers", type=int, default=4, help="PHP workers (fastrr) and fpm children")
-    ap.add_argument("--engine", choices=("python", "c", "both"), default=os.environ.get("FASTRR_ENGINE") or "python",
-                    help="fastrr's HTTP front: python, c (the C engine) or both (default: $FASTRR_ENGINE or python)")
+    ap.add_argument("--engine", choices=("auto", "python", "c", "both"),
+                    default=os.environ.get("FASTRR_ENGINE") or "auto",
+                    help="fastrr's HTTP front: auto (fastrr's default), python, c (the C engine) or both "
+                         "(default: $FASTRR_ENGINE or auto)")
     args = ap.parse_args()
     engines = ["python", "c"] if args.engine == "both" else [args.engine]
     results: dict[str, dict] = {}

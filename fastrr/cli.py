@@ -340,7 +340,7 @@ def stop(ctx: click.Context, force: bool, **local: Any) -> None:
 @click.option("--max-foreign", type=click.FloatRange(0, 1), default=None,
               help="Pinned: re-run a measurement when other processes took more than this share of the "
                    "server core (default 0.15; 1 disables).")
-@click.option("--engine", type=click.Choice(["python", "c"]), default=None,
+@click.option("--engine", type=click.Choice(["auto", "python", "c"]), default=None,
               help="fastrr's http.engine to measure (default: the server's default).")
 @click.option("--relay", default=None, help="fastrr's server.relay to measure, e.g. shm (default: pipes).")
 @click.option("--no-plots", is_flag=True, default=False, help="Skip the PNG plots.")

@@ -25,9 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--engine", choices=("python", "c", "both"), default=os.environ.get("FASTRR_ENGINE") or "python",
-                     help="HTTP front the integration tests run fastrr with: python, c (the C engine) or both "
-                          "(every test twice); default $FASTRR_ENGINE, else python")
+    parser.addoption("--engine", choices=("auto", "python", "c", "both"),
+                     default=os.environ.get("FASTRR_ENGINE") or "auto",
+                     help="HTTP front the integration tests run fastrr with: auto (fastrr's default), python, "
+                          "c (the C engine) or both (every test twice, python and c); default $FASTRR_ENGINE, "
+                          "else auto")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -216,7 +216,24 @@ def breakdown_markdown(doc: dict, connections: int = 64) -> list[str]:
             f"| {fmt_num(alone['php_us'], 1) if 'php_us' in alone else '–'} "
             f"| {fmt_num(summary(p, 'fpm', 'ctx_switches').median, 1)} / "
             f"{fmt_num(summary(p, 'fastrr', 'ctx_switches').median, 1)} |")
-    return lines + [""]
+    return lines + [""] + floor_markdown(doc, pts)
+
+
+def floor_markdown(doc: dict, pts: Sequence[dict]) -> list[str]:
+    """The machine's floor (bench/floor.c) next to fastrr's front on the same request."""
+    fl = doc.get("floor")
+    if not fl:
+        return []
+    if "error" in fl:
+        return [f"Machine floor: not measured ({fl['error']}).", ""]
+    hello = next((p for p in pts if p["app"] == "hello"), None)
+    front = summary(hello, "fastrr", "front_us").median if hello else math.nan
+    above = f"; fastrr's front on hello costs {fmt_num(front, 1)} µs, {fmt_num(front - fl['cpu_us'], 1)} µs above it" \
+        if not math.isnan(front) else ""
+    return [f"Machine floor, same run ({fl['mode']}, c{fl['connections']}): a bare C epoll server answering hello with "
+            f"a fixed response (bench/floor.c: recv, find the blank line, send; no parsing, no dispatch) costs "
+            f"{fmt_num(fl['cpu_us'], 1)} µs/req ({fmt_num(fl['cpu_min'], 1)}–{fmt_num(fl['cpu_max'], 1)}) at "
+            f"{fmt_num(fl['rps'])} req/s{above}.", ""]
 
 
 def perf_markdown(prof: dict) -> list[str]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from fastrr.benchmark import apps as apps_mod
-from fastrr.benchmark import env, phpside, procs, profile, servers, stats, wrk
+from fastrr.benchmark import env, floor, phpside, procs, profile, servers, stats, wrk
 from fastrr.benchmark.apps import ROOT, App
 
 SCHEMA = 1
@@ -50,7 +50,7 @@ class Options:
     profile: bool = False
     max_foreign: float = 0.15            # pinned: measure again when others took more of the server core
     retries: int = 2                     # at most this many extra attempts per measurement
-    engine: str | None = None            # fastrr's http.engine (python | c); None: the server's default
+    engine: str | None = None            # fastrr's http.engine (auto | python | c); None: the server's default
     relay: str | None = None             # fastrr's server.relay (pipes | shm | ...); None: the default (pipes)
 
     @classmethod
@@ -81,7 +81,8 @@ class Options:
     def estimate_seconds(self, n_apps: int, n_layouts: int, startup: float = 1.5) -> float:
         per_point = len(SERVER_KINDS) * self.repeats * (self.duration + self.warmup + 0.1)
         per_app = per_point * len(self.connections) + startup
-        return n_layouts * n_apps * per_app
+        floor_run = self.repeats * (self.duration + self.warmup + 0.1)
+        return n_layouts * n_apps * per_app + floor_run
 
 
 def server_order(repeat: int) -> tuple[str, ...]:
@@ -314,6 +315,9 @@ def run(options: Options, log: Callable[[str], None] = print, plain_progress: bo
                 bar.log(f"[{layout.mode}] {layout.describe()}; {options.workers} fpm children / fastrr workers")
                 for app in selected:
                     session.run_app(app, layout, profile_front=options.profile and layout is layouts[0])
+        bar.describe("machine floor (bare C epoll server)")
+        with harness_affinity(layouts[0]):
+            doc["floor"] = session.floor(layouts[0])
         if options.profile:
             bar.describe("PHP side alone (worker fed from a file)")
             doc["php_side"] = session.php_side(selected, layouts[0])
@@ -420,6 +424,26 @@ class _Session:
                 best = again
         best["attempts"] = float(attempts)
         return best
+
+    def floor(self, layout: env.Layout, connections: int = 64) -> dict[str, Any]:
+        """bench/floor.c on the hello request, `repeats` times, as the servers were measured."""
+        app = apps_mod.APPS["hello"]
+        server = None
+        try:
+            binary = floor.build(self.tmp)
+            server = floor.start(binary, app, layout, self.reaper, self.tmp / "floor.log")
+            samples = [measure(server, app, connections, layout, self.options) for _ in range(self.options.repeats)]
+        except (RuntimeError, wrk.WrkError, OSError) as exc:
+            self.bar.log(f"  floor: {exc}")
+            return {"error": str(exc)}
+        finally:
+            if server is not None:
+                for proc in server.processes:
+                    self.reaper.stop(proc)
+        result = {"mode": layout.mode, "connections": connections, **floor.summary(samples)}
+        self.bar.log(f"  floor (bare C epoll server, hello, c{connections}): {result['rps']:,.0f} req/s, "
+                     f"{result['cpu_us']:.1f} µs/req")
+        return result
 
     def php_side(self, apps: Sequence[App], layout: env.Layout) -> dict[str, dict]:
         out: dict[str, dict] = {}

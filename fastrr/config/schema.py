@@ -180,10 +180,11 @@ class HttpConfig:
     # library; "proto" sends http.v1.Request (RoadRunner >= 2024.1 does) and
     # needs a library that decodes it (roadrunner-http >= 3.5, fastrr's own).
     codec: str = "json"
-    # fastrr: which front runs HTTP/1.1. "python" (uvloop protocol) or "c" (the
-    # epoll engine in a native thread, csrc/engine*.c); FASTRR_ENGINE sets the
-    # default. Settings only the Python front has (middleware, ssl, h2c) keep it.
-    engine: str = "python"
+    # fastrr: which front runs HTTP/1.1. "c" (the epoll engine in a native
+    # thread, csrc/engine*.c), "python" (uvloop protocol) or "auto": the engine
+    # unless a setting only the Python front has (middleware, ssl, h2c, the shm
+    # relay) is on. FASTRR_ENGINE sets the default.
+    engine: str = "auto"
 
     @property
     def max_body_bytes(self) -> int:
@@ -491,8 +492,8 @@ def build_config(raw: dict[str, Any], workdir: str, workers_override: int | None
         for name in ("read_timeout", "idle_timeout", "shutdown_timeout"):
             setattr(http, name, hs.get(name, parse_duration, getattr(http, name)))
         http.codec = hs.get("codec", _choice({"json", "proto"}), "json")
-        http.engine = hs.get("engine", _choice({"python", "c"}),
-                             _choice({"python", "c"})("FASTRR_ENGINE", os.environ.get("FASTRR_ENGINE") or "python"))
+        engines = _choice({"auto", "python", "c"})
+        http.engine = hs.get("engine", engines, engines("FASTRR_ENGINE", os.environ.get("FASTRR_ENGINE") or "auto"))
         http.pool = _pool(hs.sub("pool"), cpu_count)
         http.uploads = _uploads(hs.sub("uploads"))
         http.static = _static(hs.sub("static"))

@@ -109,13 +109,17 @@ class Arbiter:
         assert cfg.http is not None
         env = worker_env(dict(os.environ), cfg.server.relay, cfg.rpc_listen, cfg.server.env, "http",
                          RR_COMPAT_VERSION)
-        # http.engine: c runs the HTTP/1.1 data path in the C engine (EnginePool
-        # hands it the workers); settings only the Python front has keep that one.
-        use_engine = cfg.http.engine == "c"
+        # The C engine runs the HTTP/1.1 data path (EnginePool hands it the
+        # workers) unless http.engine says python or a setting only the Python
+        # front has is on; asking for "c" explicitly then earns a warning.
+        use_engine = cfg.http.engine != "python"
         if use_engine and (blockers := engine_blockers(cfg.http, cfg.server.relay)):
             use_engine = False
-            self.log.warn("http.engine: c does not support these settings, using the python front",
-                          settings=blockers)
+            if cfg.http.engine == "c":
+                self.log.warn("http.engine: c does not support these settings, using the python front",
+                              settings=blockers)
+            else:
+                self.log.debug("using the python front", settings=blockers)
         if use_engine:
             self.pool = EnginePool("http", cfg.http.pool, cfg.server.command, env, cfg.server.relay,
                                    self.log.named("pool"), self.fatal, http=cfg.http,
@@ -164,7 +168,7 @@ class Arbiter:
                 await self.pool.stop()
                 return EXIT_RUNTIME
             self.log.info("fastrr started", workers=cfg.http.pool.num_workers, relay=cfg.server.relay,
-                          pid=os.getpid())
+                          front="c" if isinstance(self.pool, EnginePool) else "python", pid=os.getpid())
             await self._stop.wait()
             await self.http.stop()
             await self.pool.stop()

@@ -1,0 +1,80 @@
+"""Which HTTP/1.1 front a config gets: the C engine by default, the Python
+front when a setting needs it (quietly under `auto`, with a warning when the
+engine was asked for), and exactly what `http.engine` / FASTRR_ENGINE say."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT
+
+
+def started_line(server, timeout: float = 10.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in server.output().splitlines():
+            if "fastrr started" in line:
+                return json.loads(line)
+        time.sleep(0.05)
+    raise AssertionError(f"no start line:\n{server.output()}")
+
+
+JSON_LOGS = {"logs": {"encoding": "json", "level": "debug"}}
+
+
+@pytest.fixture
+def no_engine_env(monkeypatch):
+    # the integration conftest pins FASTRR_ENGINE for every test; these look at the default
+    monkeypatch.delenv("FASTRR_ENGINE", raising=False)
+
+
+def test_default_is_the_c_engine(fastrr, no_engine_env):
+    server = fastrr.start(JSON_LOGS)
+    assert httpx.get(server.url("/hello")).json() == {"hello": "world"}
+    assert started_line(server)["front"] == "c"
+    assert "does not support" not in server.output()
+
+
+def test_default_falls_back_quietly_when_a_setting_needs_python(fastrr, no_engine_env):
+    server = fastrr.start({**JSON_LOGS, "http": {"middleware": ["gzip"]}})
+    assert httpx.get(server.url("/hello")).json() == {"hello": "world"}
+    assert started_line(server)["front"] == "python"
+    out = server.output()
+    assert "does not support" not in out and '"level":"warn"' not in out.replace(" ", "")
+
+
+def test_asking_for_the_engine_with_a_python_only_setting_warns(fastrr, no_engine_env):
+    server = fastrr.start({**JSON_LOGS, "http": {"engine": "c", "middleware": ["gzip"]}})
+    assert httpx.get(server.url("/hello")).json() == {"hello": "world"}
+    assert started_line(server)["front"] == "python"
+    warning = next(json.loads(line) for line in server.output().splitlines() if "does not support" in line)
+    assert warning["level"] == "warn" and warning["settings"] == ["http.middleware"]
+
+
+@pytest.mark.parametrize("how", ["config", "env"])
+def test_python_front_on_request(fastrr, no_engine_env, how):
+    if how == "config":
+        server = fastrr.start({**JSON_LOGS, "http": {"engine": "python"}})
+    else:
+        server = fastrr.start(JSON_LOGS, env={"FASTRR_ENGINE": "python"})
+    assert httpx.get(server.url("/hello")).json() == {"hello": "world"}
+    assert started_line(server)["front"] == "python"
+
+
+@pytest.mark.parametrize(("option", "env"), [("http.engine=rust", {}), (None, {"FASTRR_ENGINE": "rust"})])
+def test_unknown_engine_is_a_config_error(tmp_path, no_engine_env, option, env):
+    (tmp_path / ".rr.yaml").write_text('version: "3"\nserver:\n  command: php x.php\nhttp:\n  address: 127.0.0.1:0\n')
+    argv = [sys.executable, "-m", "fastrr", "serve", "-c", str(tmp_path / ".rr.yaml")]
+    if option:
+        argv += ["-o", option]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=ROOT, env={**os.environ, **env})
+    assert proc.returncode == 1
+    key = "http.engine" if option else "FASTRR_ENGINE"
+    assert key in proc.stderr and "rust" in proc.stderr, proc.stderr

@@ -11,9 +11,14 @@ Rules of this file:
 - The connection *is* the job the pool runs: no per-request objects besides
   the parsed request and its frame.
 - A client that goes away never strands a worker: a queued job is marked
-  cancelled (the pool skips it); a job on a worker runs to its end and the
-  response is dropped; a stream gets STOP and is drained.
+  cancelled (the pool skips it, and does not retry it after a worker's
+  stop()); a job on a worker runs to its end and the response is dropped; a
+  stream gets STOP and is drained.
 - Deadlines are plain floats checked by the server's ticker (no per-request timers).
+- A request counts in `server.in_flight` (graceful shutdown waits for it) from
+  submit until its job is over — answered, dropped, or its worker's last frame
+  arrived, also after an abort — and is uncounted exactly once (`counted`).
+  While its worker still sends frames the connection takes no next request.
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ class HttpConnection(asyncio.Protocol):
         "server", "loop", "transport", "remote", "buf", "busy", "closed", "req", "body_left",
         "decoder", "request_frame", "cancelled", "retries", "queued_at", "stream_started",
         "stop_sent", "deadline", "started_at", "paused_reading", "write_paused", "status", "lingering",
-        "processing", "peer", "started_wall", "uploads", "scheme", "info", "local", "sender",
+        "processing", "peer", "started_wall", "uploads", "scheme", "info", "local", "sender", "counted",
     )
 
     def __init__(self, server: HttpServer, scheme: str = "http"):
@@ -97,6 +102,8 @@ class HttpConnection(asyncio.Protocol):
         self.info: RequestInfo | None = None
         self.local: tuple[Response, int] | None = None
         self.sender: FileSender | None = None
+        # The current request is counted in server.in_flight (cleared by _job_done, once).
+        self.counted = False
 
     # -- asyncio protocol ------------------------------------------------------
 
@@ -307,6 +314,7 @@ class HttpConnection(asyncio.Protocol):
         self.started_at = self.loop.time()
         if self.server.access_log is not None:
             self.started_wall = time.time()
+        self.counted = True
         self.server.in_flight += 1
         self.server.pool.submit(self)
 
@@ -319,6 +327,7 @@ class HttpConnection(asyncio.Protocol):
         self.started_at = self.loop.time()
         if self.server.access_log is not None:
             self.started_wall = time.time()
+        self.counted = True
         self.server.in_flight += 1
         if self.server.pipeline is not None:
             self.server.pipeline.response(self.info, resp, answered_by)
@@ -336,7 +345,7 @@ class HttpConnection(asyncio.Protocol):
                 self.stop_sent = True
                 worker.send(STREAM_STOP)
             if not stream:
-                self.server.in_flight -= 1
+                self._job_done()
                 self._drop_uploads()
             return not stream
         req = self.req
@@ -371,7 +380,8 @@ class HttpConnection(asyncio.Protocol):
             if stream:
                 # Keep reading the rest of the stream, but the client gets a clean error now.
                 self.stream_started = True
-            self._respond_error(self.server.cfg.internal_error_code, str(exc), keep_alive=False)
+            self._respond_error(self.server.cfg.internal_error_code, str(exc), keep_alive=False,
+                                job_done=not stream)
             return not stream
         if status < 200:
             if req.http_minor:  # HTTP/1.0 clients must not get 1xx
@@ -395,7 +405,8 @@ class HttpConnection(asyncio.Protocol):
             self.server.log.error("invalid response from worker", pid=worker.pid, error=str(exc))
             if stream:
                 self.stream_started = True
-            self._respond_error(self.server.cfg.internal_error_code, str(exc), keep_alive=False)
+            self._respond_error(self.server.cfg.internal_error_code, str(exc), keep_alive=False,
+                                job_done=not stream)
             return not stream
         if status < 200:
             if req.http_minor:
@@ -439,28 +450,37 @@ class HttpConnection(asyncio.Protocol):
     def _worker_error(self, payload: bytes, stream: int) -> bool:
         text = payload.decode("utf-8", "replace")
         self.server.log.error("worker error", error=text)
+        # With the STREAM bit the worker still owes the end of its exchange:
+        # the request stays in flight until then, and this connection serves
+        # no other request (the frames still to come belong to this one).
         if self.stream_started:
-            self._abort()
+            self._abort()  # the response is cut short: the client must see it broken
+            if not stream:
+                self._job_done()
+                self._drop_uploads()
         else:
             self._respond_error(self.server.cfg.internal_error_code,
-                                html.escape(text) if self.server.pool.cfg.debug else "", keep_alive=True)
+                                html.escape(text) if self.server.pool.cfg.debug else "", keep_alive=True,
+                                job_done=not stream)
         return not stream
 
     def on_worker_lost(self, worker: Worker, status: int, reason: str) -> None:
         if self.closed:
-            self.server.in_flight -= 1
+            self._job_done()
             self._drop_uploads()
             return
         self.server.log.error("request failed", pid=worker.pid, status=status, reason=reason)
         if self.stream_started:
             self._abort()
+            self._job_done()
+            self._drop_uploads()
             return
         detail = reason if self.server.pool.cfg.debug else ""
         self._respond_error(status, detail, keep_alive=True)
 
     def on_no_worker(self, reason: str) -> None:
         if self.closed:
-            self.server.in_flight -= 1
+            self._job_done()
             self._drop_uploads()
             return
         self.server.log.warn("no free worker", reason=reason)
@@ -469,17 +489,25 @@ class HttpConnection(asyncio.Protocol):
 
     # -- writing -------------------------------------------------------------------
 
-    def _respond_error(self, status: int, detail: str, keep_alive: bool, extra: bytes = b"") -> None:
+    def _respond_error(self, status: int, detail: str, keep_alive: bool, extra: bytes = b"",
+                       job_done: bool = True) -> None:
         req = self.req
-        keep = keep_alive and req is not None and req.keep_alive and not self.server.stopping
+        keep = keep_alive and job_done and req is not None and req.keep_alive and not self.server.stopping
         self.status = status
         self.transport.write(error_response(status, detail, keep, extra,  # type: ignore[union-attr]
                                             head=req is not None and req.method == "HEAD"))
-        self._finish(keep)
+        self._finish(keep, job_done)
 
-    def _finish(self, keep_alive: bool) -> None:
+    def _finish(self, keep_alive: bool, job_done: bool = True) -> None:
+        """The response is written. `job_done` false: the worker still sends
+        frames for this request (a stream we answered early), so the request
+        stays in flight until they end and the connection closes."""
         server = self.server
-        server.in_flight -= 1
+        if not job_done:
+            keep_alive = False
+        elif self.counted:  # _job_done, inline: this runs once per request
+            self.counted = False
+            server.in_flight -= 1
         if server.access_log is not None:
             server.log_access(self)
         if self.uploads is not None:
@@ -538,6 +566,16 @@ class HttpConnection(asyncio.Protocol):
         proto.connection_made(self.transport)
         if data:
             proto.data_received(data)
+
+    def _job_done(self) -> None:
+        """The request left the pool's hands (answered, dropped, or over on its
+        worker): it stops counting for the graceful shutdown, exactly once."""
+        if self.counted:
+            self.counted = False
+            server = self.server
+            server.in_flight -= 1
+            if server.stopping:
+                server.on_connection_idle()
 
     def _drop_uploads(self) -> None:
         if self.uploads is not None:

@@ -238,7 +238,11 @@ class WorkerPool:
         self.log.debug("worker asked to be stopped, retrying its request", pid=worker.pid)
         self._retire(worker, State.INVALID)
         job.retries += 1
-        if job.retries > MAX_STOP_RETRIES:
+        if job.cancelled:
+            # The client went away meanwhile: nobody would read the answer, so
+            # the request is not run again (a queued one would be skipped too).
+            job.on_no_worker("client went away before the retry")
+        elif job.retries > MAX_STOP_RETRIES:
             job.on_worker_lost(worker, 502, "workers kept asking to stop; giving up on this request")
         else:
             self.submit(job)

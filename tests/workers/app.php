@@ -13,9 +13,11 @@
  *   /crash                 exit(1) without answering
  *   /error                 $worker->error("boom: something failed"); the worker carries on
  *   /stop-once?marker=P    first time (no file P): create P and $worker->stop(), then leave the loop;
- *                          afterwards {"pid":..,"stopped_before":true}
+ *                          afterwards {"pid":..,"stopped_before":true}. Optional: log=L appends
+ *                          "<pid>\n" to file L on every execution; ms=N sleeps N ms before the stop
  *   /sleep?ms=N            {"slept":N,"pid":..}
  *   /stream?n=N&ms=M       N chunks "chunk i\n", M ms apart (text/plain, streamed)
+ *   /stream-crash?n=N      N chunks "chunk i\n" streamed, then exit(1) in the middle of the stream
  *   /early-hints           103 with a Link header, then {"ok":true}
  *   /stdout                echoes a stray line (must end up on stderr), then {"ok":true}
  *   /headers               repeated and lower-case response headers, two Set-Cookie
@@ -206,8 +208,13 @@ while (true) {
                     $json(400, ['error' => 'marker query parameter required']);
                     break;
                 }
+                $log = (string)($query['log'] ?? '');
+                if ($log !== '') {
+                    file_put_contents($log, getmypid() . "\n", FILE_APPEND | LOCK_EX);
+                }
                 if (!file_exists($marker)) {
                     touch($marker);
+                    usleep(max(0, (int)($query['ms'] ?? 0)) * 1000);
                     $worker->stop();
                     break 2;
                 }
@@ -230,6 +237,18 @@ while (true) {
                         }
                         yield "chunk $i\n";
                     }
+                })();
+                $send(200, $chunks, ['Content-Type' => ['text/plain']]);
+                break;
+
+            case '/stream-crash':
+                $n = max(1, (int)($query['n'] ?? 2));
+                $chunks = (static function () use ($n): Generator {
+                    for ($i = 0; $i < $n; $i++) {
+                        yield "chunk $i\n";
+                    }
+                    usleep(100_000);
+                    exit(1);
                 })();
                 $send(200, $chunks, ['Content-Type' => ['text/plain']]);
                 break;

@@ -10,12 +10,15 @@
  *   .stop_worker(id) -> 0 | 1 | -1   stop frame sent now | after its request | unknown
  *   .remove_worker(id, reason) -> bool   the process is gone (synchronous)
  *   .stop_accepting(), .abort_connections(), .stats() -> dict
+ *   .upload_go/ack/done/fail/release(token, ...)   answers to a multipart body
+ *   .static_serve/miss/abort(token, ...)   answers to a static event (not waited for)
  *   .poll_events() -> list[tuple]    see fastrr/http/engine_pool.py
  *   .close() -> list[tuple]          stops the thread; returns the last events
  */
 #include "engine.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -28,6 +31,15 @@ typedef struct {
 
 static void engine_free(fe_engine *e)
 {
+    while (e->cmd_head) { /* posted after the thread stopped: only owned ones can be left */
+        fe_cmd *c = e->cmd_head;
+        e->cmd_head = c->next;
+        if (c->owned) {
+            if (c->rfd >= 0)
+                close(c->rfd);
+            free(c);
+        }
+    }
     while (e->ev_head) {
         fe_event *ev = e->ev_head;
         e->ev_head = ev->next;
@@ -48,6 +60,11 @@ static void engine_free(fe_engine *e)
     fr_buf_trim(&e->logline, 0);
     fr_buf_trim(&e->loglines, 0);
     fe_form_scratch_free(&e->form);
+    fr_buf_trim(&e->st_path, 0);
+    fr_buf_trim(&e->st_dec, 0);
+    free(e->cfg.static_root);
+    free(e->cfg.static_forbid);
+    free(e->cfg.static_allow);
     free(e->free_stack);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
@@ -111,6 +128,21 @@ static PyObject *fields_dict(const fe_event *ev)
     return d;
 }
 
+/* A "static" event's request: a real fastrr._core.Request made from the
+ * engine's RequestObject-shaped copy (same layout, no Python objects in it). */
+static PyObject *static_request(const fe_event *ev)
+{
+    size_t fixed = offsetof(RequestObject, hdrs), from = offsetof(RequestObject, head_len);
+    if (ev->msg == NULL || ev->msg_len < fixed)
+        Py_RETURN_NONE;
+    RequestObject *r = PyObject_NewVar(RequestObject, &fr_RequestType, (Py_ssize_t)(ev->msg_len - fixed));
+    if (r == NULL)
+        return NULL;
+    memcpy((char *)r + from, ev->msg + from, ev->msg_len - from);
+    r->method_str = r->target_str = r->host_str = NULL;
+    return (PyObject *)r;
+}
+
 static PyObject *event_tuple(const fe_event *ev)
 {
     PyObject *d;
@@ -133,6 +165,7 @@ static PyObject *event_tuple(const fe_event *ev)
         return Py_BuildValue("(sLy#)", "upload_data", ev->id, ev->msg ? ev->msg : "", (Py_ssize_t)ev->msg_len);
     case FE_EV_UPLOAD_END: return Py_BuildValue("(sL)", "upload_end", ev->id);
     case FE_EV_UPLOAD_DROP: return Py_BuildValue("(sL)", "upload_drop", ev->id);
+    case FE_EV_STATIC: return Py_BuildValue("(sLN)", "static", ev->id, static_request(ev));
     case FE_EV_LOG:
         if ((d = fields_dict(ev)) == NULL)
             return NULL;
@@ -210,6 +243,58 @@ static void Engine_dealloc(EngineObject *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* static_dir (str/bytes/PathLike, already realpath'd) -> a malloc'd C string. */
+static int static_config(PyObject *dir, char **out, size_t *len)
+{
+    PyObject *b = NULL;
+    if (!PyUnicode_FSConverter(dir, &b))
+        return -1;
+    Py_ssize_t n = PyBytes_GET_SIZE(b);
+    if ((*out = malloc((size_t)n + 1)) == NULL) {
+        Py_DECREF(b);
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(*out, PyBytes_AS_STRING(b), (size_t)n + 1);
+    *len = (size_t)n;
+    Py_DECREF(b);
+    return 0;
+}
+
+/* A sequence of str extensions (".css") -> NUL-terminated UTF-8, one after the other. */
+static int ext_list(PyObject *seq_obj, char **out, size_t *count)
+{
+    *out = NULL;
+    *count = 0;
+    if (seq_obj == NULL || seq_obj == Py_None)
+        return 0;
+    PyObject *seq = PySequence_Fast(seq_obj, "extension lists must be sequences of str");
+    if (seq == NULL)
+        return -1;
+    fr_buf b = {0};
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t len;
+        const char *s = PyUnicode_AsUTF8AndSize(PySequence_Fast_GET_ITEM(seq, i), &len);
+        if (s == NULL || fr_buf_append(&b, s, (size_t)len + 1) < 0) {
+            Py_DECREF(seq);
+            fr_buf_trim(&b, 0);
+            return -1;
+        }
+    }
+    Py_DECREF(seq);
+    if ((*out = malloc(b.len ? b.len : 1)) == NULL) {
+        fr_buf_trim(&b, 0);
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (b.len)
+        memcpy(*out, b.data, b.len);
+    *count = (size_t)n;
+    fr_buf_trim(&b, 0);
+    return 0;
+}
+
 static int Engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"listen_fd",       "max_header_size",  "max_body",
@@ -218,25 +303,27 @@ static int Engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
                              "doomed_wait",      "max_queue_size",  "internal_error_code",
                              "debug",            "raw_body",        "log_level",
                              "access_log",       "max_stop_retries", "pipeline_limit",
-                             "max_worker_memory", "proto", "log_fds", "log_encoding", NULL};
+                             "max_worker_memory", "proto", "log_fds", "log_encoding",
+                             "static_dir", "static_forbid", "static_allow", NULL};
     int listen_fd = -1;
     Py_ssize_t max_header = 64 * 1024;
     unsigned long long max_body = 1000ull << 20, max_mem = 0;
     long long max_mb = 1000, max_queue = 0;
     double read_t = 60, idle_t = 75, alloc_t = 60, exec_ttl = 60, linger = 2, doomed = 1;
     int code = 500, debug = 0, raw_body = 0, log_level = 20, access_log = 0, retries = 8, proto = 0;
-    PyObject *log_fds = NULL;
+    PyObject *log_fds = NULL, *static_dir = NULL, *static_forbid = NULL, *static_allow = NULL;
     const char *log_encoding = "console";
     Py_ssize_t pipeline = 1 << 20;
     if (self->e != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Engine.__init__ called twice");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|i$nKLddddddLippiiinKpOs:Engine", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|i$nKLddddddLippiiinKpOsOOO:Engine", kwlist,
                                      &listen_fd, &max_header, &max_body, &max_mb, &read_t, &idle_t,
                                      &alloc_t, &exec_ttl, &linger, &doomed, &max_queue, &code,
                                      &debug, &raw_body, &log_level, &access_log, &retries,
-                                     &pipeline, &max_mem, &proto, &log_fds, &log_encoding))
+                                     &pipeline, &max_mem, &proto, &log_fds, &log_encoding,
+                                     &static_dir, &static_forbid, &static_allow))
         return -1;
     int enc = strcmp(log_encoding, "json") == 0  ? FE_LOG_JSON
               : strcmp(log_encoding, "raw") == 0 ? FE_LOG_RAW
@@ -296,6 +383,13 @@ static int Engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
     c->log_encoding = enc;
     c->nlog_fds = nfds;
     memcpy(c->log_fds, fds, sizeof(int) * (size_t)nfds);
+    if (static_dir != NULL && static_dir != Py_None &&
+        (static_config(static_dir, &c->static_root, &c->static_root_len) < 0 ||
+         ext_list(static_forbid, &c->static_forbid, &c->static_nforbid) < 0 ||
+         ext_list(static_allow, &c->static_allow, &c->static_nallow) < 0)) {
+        engine_free(e);
+        return -1;
+    }
     e->date_time = (time_t)-1;
     e->epfd = epoll_create1(EPOLL_CLOEXEC);
     e->cmd_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -385,6 +479,24 @@ static PyObject *Engine_stop_worker(EngineObject *self, PyObject *arg)
     if (run_cmd(self, &cmd) < 0)
         return NULL;
     return PyLong_FromLongLong(cmd.result);
+}
+
+static PyObject *Engine_set_active_limit(EngineObject *self, PyObject *arg)
+{
+    long long limit = PyLong_AsLongLong(arg);
+    if (limit == -1 && PyErr_Occurred())
+        return NULL;
+    if (limit < 0) {
+        PyErr_SetString(PyExc_ValueError, "active limit must be >= 0 (0: no limit)");
+        return NULL;
+    }
+    fe_cmd cmd;
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.op = FE_CMD_SET_ACTIVE_LIMIT;
+    cmd.id = limit;
+    if (run_cmd(self, &cmd) < 0)
+        return NULL;
+    Py_RETURN_NONE;
 }
 
 static PyObject *Engine_resume_worker(EngineObject *self, PyObject *arg)
@@ -485,6 +597,93 @@ static PyObject *Engine_upload_fail(EngineObject *self, PyObject *args)
     return upload_cmd(self, FE_CMD_UPLOAD_FAIL, token, 0, status, reason, rlen, NULL, 0);
 }
 
+/* static_serve / static_miss / static_abort: Python's answer to a "static"
+ * event. Posted without waiting for the engine thread (a hit would otherwise
+ * cost two thread switches while Python holds up its loop): the command
+ * carries copies of the texts and a dup of the fd, which the engine frees
+ * and closes. Commands stay in order with the waited-for ones. */
+static PyObject *static_cmd(EngineObject *self, long long token, int status, const char *head,
+                            Py_ssize_t head_len, const char *body, Py_ssize_t body_len, int fd,
+                            long long offset, long long count)
+{
+    fe_engine *e = self->e;
+    if (e == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "the engine is closed");
+        return NULL;
+    }
+    fe_cmd *cmd = malloc(sizeof(*cmd) + (size_t)head_len + (size_t)body_len);
+    if (cmd == NULL)
+        return PyErr_NoMemory();
+    memset(cmd, 0, sizeof(*cmd));
+    cmd->rfd = -1;
+    if (fd >= 0 && count > 0 && (cmd->rfd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+        free(cmd);
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    char *p = (char *)(cmd + 1);
+    if (head_len)
+        memcpy(p, head, (size_t)head_len);
+    if (body_len)
+        memcpy(p + head_len, body, (size_t)body_len);
+    cmd->op = FE_CMD_STATIC;
+    cmd->owned = 1;
+    cmd->id = token;
+    cmd->status = status;
+    cmd->text = p;
+    cmd->text_len = (size_t)head_len;
+    cmd->text2 = body_len ? p + head_len : NULL;
+    cmd->text2_len = (size_t)body_len;
+    cmd->offset = offset;
+    cmd->count = count;
+    pthread_mutex_lock(&e->mu);
+    int was_empty = e->cmd_head == NULL;
+    if (e->cmd_tail)
+        e->cmd_tail->next = cmd;
+    else
+        e->cmd_head = cmd;
+    e->cmd_tail = cmd;
+    pthread_mutex_unlock(&e->mu);
+    if (was_empty) { /* else the engine has not taken the queue yet: it will take this too */
+        uint64_t one = 1;
+        ssize_t r = write(e->cmd_fd, &one, sizeof(one));
+        (void)r;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *Engine_static_serve(EngineObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"token", "status", "head", "body", "fd", "offset", "count", NULL};
+    long long token, offset = 0, count = 0;
+    int status, fd = -1;
+    const char *head, *body = NULL;
+    Py_ssize_t hlen, blen = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Liy#|y#iLL:static_serve", kwlist, &token, &status,
+                                     &head, &hlen, &body, &blen, &fd, &offset, &count))
+        return NULL;
+    if (status < 100 || status > 599 || offset < 0 || count < 0) {
+        PyErr_SetString(PyExc_ValueError, "static_serve: bad status, offset or count");
+        return NULL;
+    }
+    return static_cmd(self, token, status, head, hlen, body, blen, fd, offset, count);
+}
+
+static PyObject *Engine_static_miss(EngineObject *self, PyObject *arg)
+{
+    long long token = PyLong_AsLongLong(arg);
+    if (token == -1 && PyErr_Occurred())
+        return NULL;
+    return static_cmd(self, token, 0, NULL, 0, NULL, 0, -1, 0, 0);
+}
+
+static PyObject *Engine_static_abort(EngineObject *self, PyObject *arg)
+{
+    long long token = PyLong_AsLongLong(arg);
+    if (token == -1 && PyErr_Occurred())
+        return NULL;
+    return static_cmd(self, token, -1, NULL, 0, NULL, 0, -1, 0, 0);
+}
+
 static PyObject *simple_cmd(EngineObject *self, int op)
 {
     fe_cmd cmd;
@@ -569,6 +768,9 @@ static PyMethodDef Engine_methods[] = {
     {"stop_worker", (PyCFunction)Engine_stop_worker, METH_O,
      "stop_worker(id) -> int\n\nSend the CONTROL stop frame: 0 sent now, 1 after the request it "
      "runs (a stop_sent event follows), -1 unknown worker."},
+    {"set_active_limit", (PyCFunction)Engine_set_active_limit, METH_O,
+     "set_active_limit(n) -> None\n\nAt most n workers run a request at once (0: no limit); "
+     "a higher limit dispatches queued requests to free workers at once."},
     {"resume_worker", (PyCFunction)Engine_resume_worker, METH_O,
      "resume_worker(id) -> bool\n\nPut a worker held after a max_memory event back to work."},
     {"remove_worker", (PyCFunction)(void (*)(void))Engine_remove_worker, METH_VARARGS | METH_KEYWORDS,
@@ -591,6 +793,17 @@ static PyMethodDef Engine_methods[] = {
      "upload_release(token)\n\nThe temp files of an upload_drop are gone: its answer may go out."},
     {"upload_fail", (PyCFunction)Engine_upload_fail, METH_VARARGS,
      "upload_fail(token, status, reason)\n\nThe body is unusable: answer status and close."},
+    {"static_serve", (PyCFunction)(void (*)(void))Engine_static_serve, METH_VARARGS | METH_KEYWORDS,
+     "static_serve(token, status, head, body=b'', fd=-1, offset=0, count=0)\n\nAnswer a "
+     "static event: head is the status line and header lines without Connection and the final "
+     "CRLF (the engine adds both), body an in-memory body, then count bytes of file descriptor "
+     "fd from offset (the engine sends a dup; the caller keeps and closes fd). Queued "
+     "without waiting; a request gone meanwhile makes it a no-op."},
+    {"static_miss", (PyCFunction)Engine_static_miss, METH_O,
+     "static_miss(token)\n\nNo file for this static event after all: PHP answers (queued)."},
+    {"static_abort", (PyCFunction)Engine_static_abort, METH_O,
+     "static_abort(token)\n\nThe static event's request cannot be answered: close the "
+     "connection (queued)."},
     {"poll_events", (PyCFunction)Engine_poll_events, METH_NOARGS,
      "poll_events() -> list[tuple]\n\nEvents for the control plane (see engine_pool.py)."},
     {"close", (PyCFunction)Engine_close, METH_NOARGS,

@@ -48,6 +48,13 @@ typedef struct {
     int log_fds[FE_MAX_LOG_FDS];
     size_t pipeline_limit;
     unsigned long long max_worker_memory; /* bytes, 0: no check */
+    /* http.middleware: [static] (engine_static.c): NULL: off. The root is
+     * StaticMiddleware.root (realpath'd by Python); forbid / allow are the
+     * lowercased extensions, each NUL-terminated, one after the other. */
+    char *static_root;
+    size_t static_root_len;
+    char *static_forbid, *static_allow;
+    size_t static_nforbid, static_nallow;
 } fe_config;
 
 /* ------------------------------------------------------------------ events */
@@ -66,6 +73,8 @@ enum {
     FE_EV_UPLOAD_DATA,    /* id, msg = the next body bytes (ack them with upload_ack) */
     FE_EV_UPLOAD_END,     /* id: the body is complete; answer upload_done / upload_fail */
     FE_EV_UPLOAD_DROP,    /* id: the request is over (or gone): remove its temp files */
+    FE_EV_STATIC,         /* id = static token, msg = a RequestObject block: a file may be
+                             there; answer static_serve / static_miss / static_abort */
 };
 
 enum { FE_F_INT, FE_F_FLOAT, FE_F_UTF8, FE_F_LATIN1, FE_F_NONE };
@@ -110,6 +119,8 @@ enum {
     FE_CMD_UPLOAD_DONE,
     FE_CMD_UPLOAD_FAIL,
     FE_CMD_UPLOAD_RELEASE,
+    FE_CMD_STATIC, /* status > 0 serve (text head, text2 body, rfd file), 0 miss, -1 abort */
+    FE_CMD_SET_ACTIVE_LIMIT, /* id: at most this many workers run a request at once, 0: no limit */
 };
 
 typedef struct {
@@ -136,9 +147,11 @@ typedef struct fe_cmd {
     const char *text2; /* borrowed; NULL: none */
     size_t text2_len;
     int status;
+    long long offset, count; /* FE_CMD_STATIC: the file's part to send */
     long long result;
     fe_stats *stats;
     int done;
+    int owned; /* posted without waiting: malloc'd with its texts, freed by the engine */
 } fe_cmd;
 
 /* ------------------------------------------------------------- connections */
@@ -187,6 +200,14 @@ typedef struct fe_conn {
     long long doomed_pid;
     double doomed_until;
     char *doomed_reason;
+    /* a static file (engine_static.c): Python answers, the engine sends */
+    struct fe_conn *snext, *sprev; /* waiting for Python's answer */
+    unsigned long long st_token;   /* 0: none */
+    int st_state;                  /* FE_ST_* */
+    int st_fd;                     /* FE_ST_SEND: our dup of the file */
+    int st_keep;
+    size_t st_consume;             /* request body bytes still at rbuf + rpos */
+    long long st_off, st_left;
     /* output: unsent bytes are wbuf[wpos, wlen) */
     unsigned char *wbuf;
     size_t wpos, wlen, wcap;
@@ -197,6 +218,7 @@ typedef struct fe_conn {
 } fe_conn;
 
 enum { FE_UP_NONE = 0, FE_UP_WAIT_GO, FE_UP_STREAM, FE_UP_WAIT_DONE, FE_UP_READY };
+enum { FE_ST_NONE = 0, FE_ST_WAIT, FE_ST_SEND };
 
 /* ----------------------------------------------------------------- workers */
 
@@ -262,11 +284,15 @@ typedef struct fe_engine {
     fe_worker *workers, *workers_tail;
     fe_worker **free_stack;
     size_t nfree, free_cap;
+    long long active_limit; /* fastrr/pool/active_limit.py; 0: every free worker takes requests */
     fe_conn *dead_conns;
     fe_worker *dead_workers;
     fe_conn *doomed; /* exec_ttl answers waiting (linked by qnext) */
     int stopping, drained_sent, quit, accept_paused;
     unsigned long long upload_seq;
+    fe_conn *static_wait;     /* connections waiting for a static answer (snext) */
+    unsigned long long static_seq;
+    fr_buf st_path, st_dec;   /* the file path being checked */
     double next_tick, next_conn_check, accept_resume;
     /* scratch */
     fr_head head;
@@ -296,6 +322,10 @@ void fe_ev_int(fe_event *ev, const char *key, long long v);
 void fe_ev_float(fe_event *ev, const char *key, double v);
 void fe_ev_str(fe_event *ev, const char *key, const void *s, size_t n, int kind);
 void fe_ev_none(fe_event *ev, const char *key);
+
+/* engine_static.c: 1 when a regular file under http.static.dir may answer
+ * this GET/HEAD (Python decides), 0 when it goes to PHP. */
+int fe_static_candidate(fe_engine *e, const RequestObject *r);
 
 /* engine_forms.c: an urlencoded body -> RoadRunner's JSON data tree, as
  * fastrr/http/forms.py does it. 0 ok (JSON appended to out); 1 the form is

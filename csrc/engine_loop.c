@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -48,6 +49,8 @@
 #define MAX_EVENTS 256
 #define UPLOAD_WINDOW (1u << 20) /* multipart bytes in Python's hands at most */
 #define HOLD_MAX 1.0             /* an upload's answer waits this long for its cleanup */
+#define SENDFILE_CHUNK (4 << 20) /* files.py SENDFILE_CHUNK */
+#define SENDFILE_ROUNDS 16       /* sendfile calls per writable event, then the others' turn */
 
 static const char CONTINUE[] = "HTTP/1.1 100 Continue\r\n\r\n";
 static const char LAST_CHUNK[] = "0\r\n\r\n";
@@ -214,6 +217,8 @@ static void pool_submit(fe_engine *e, fe_conn *c);
 static void worker_lost(fe_engine *e, fe_worker *w, const char *reason, size_t n);
 static void worker_flush(fe_engine *e, fe_worker *w);
 static void check_drained(fe_engine *e);
+static void static_gone(fe_engine *e, fe_conn *c);
+static void static_pump(fe_engine *e, fe_conn *c);
 
 /* ================================================================ buffers */
 
@@ -261,7 +266,7 @@ static void conn_set_mask(fe_engine *e, fe_conn *c)
     uint32_t m = 0;
     if (!c->paused_reading && !c->upload_paused && !c->close_after_flush)
         m |= EPOLLIN;
-    if (c->wlen > c->wpos && !c->hold_output)
+    if ((c->wlen > c->wpos || c->st_state == FE_ST_SEND) && !c->hold_output)
         m |= EPOLLOUT;
     if (m == c->mask)
         return;
@@ -358,6 +363,8 @@ static void conn_close_fd(fe_engine *e, fe_conn *c)
         c->next->prev = c->prev;
     c->next = c->prev = NULL;
     e->nconns--;
+    if (c->st_state != FE_ST_NONE)
+        static_gone(e, c);
     conn_maybe_free(e, c);
     check_drained(e);
 }
@@ -518,6 +525,8 @@ static void conn_writable(fe_engine *e, fe_conn *c)
         if (!c->busy && !c->closed)
             conn_process(e, c);
     }
+    if (c->st_state == FE_ST_SEND && !c->fd_closed && c->wpos == c->wlen)
+        static_pump(e, c); /* the head is out: the file's turn */
     if (e->stopping)
         check_drained(e);
 }
@@ -890,6 +899,249 @@ static int conn_upload_step(fe_engine *e, fe_conn *c)
     return 0;
 }
 
+/* The end of connection.py _encode + _submit: the body is complete (at
+ * rbuf + rpos for `consume` bytes, or decoded in cbody). 0 submitted; -1
+ * the request was rejected or the connection aborted. */
+static int conn_dispatch(fe_engine *e, fe_conn *c, const unsigned char *body, size_t blen,
+                         size_t consume)
+{
+    const char *err = conn_encode(e, c, body, blen);
+    c->rpos += consume;
+    if (c->cbody.len > BUF_KEEP)
+        fr_buf_trim(&c->cbody, BUF_KEEP);
+    c->cbody.len = 0;
+    if (err != NULL) {
+        if (*err == '\0') {
+            conn_abort(e, c);
+            return -1;
+        }
+        conn_reject(e, c, 400, err, strlen(err));
+        return -1;
+    }
+    conn_submit(e, c);
+    return 0;
+}
+
+/* ---------------------------------------------------------- static files
+ *
+ * http.middleware: [static]. fe_static_candidate (engine_static.c) said a
+ * file may answer: Python's StaticMiddleware decides (a "static" event with
+ * a copy of the request head, engine_pool.py) and answers with
+ * static_serve (the response head, and the file as fd/offset/count),
+ * static_miss (the request goes to PHP as if nothing happened) or
+ * static_abort. Meanwhile the connection is busy and the request counts as
+ * in flight (drain waits for it); its body, if any, stays unconsumed. The
+ * file goes out with sendfile() once the head is written, EPOLLOUT
+ * between rounds: files.py FileSender. */
+
+static void static_unwait(fe_engine *e, fe_conn *c)
+{
+    if (c->sprev)
+        c->sprev->snext = c->snext;
+    else if (e->static_wait == c)
+        e->static_wait = c->snext;
+    if (c->snext)
+        c->snext->sprev = c->sprev;
+    c->snext = c->sprev = NULL;
+    c->st_token = 0;
+}
+
+/* 0: asked (the connection waits); -1: out of memory, dispatch as usual. */
+static int static_ask(fe_engine *e, fe_conn *c, size_t consume)
+{
+    const RequestObject *r = c->req;
+    size_t size = offsetof(RequestObject, hdrs) + (size_t)r->nheaders * sizeof(fr_hdr) +
+                  (size_t)r->head_size;
+    fe_event *ev = fe_event_new(FE_EV_STATIC);
+    if (ev == NULL)
+        return -1;
+    if ((ev->msg = malloc(size)) == NULL) {
+        free(ev);
+        return -1;
+    }
+    memcpy(ev->msg, r, size);
+    ev->msg_len = size;
+    c->busy = 1;
+    c->st_state = FE_ST_WAIT;
+    c->st_token = ++e->static_seq;
+    c->st_consume = consume;
+    c->started_at = e->now; /* connection.py _answer_locally */
+    if (e->cfg.access_log)
+        c->started_wall = fe_wall();
+    c->status = 0;
+    e->in_flight++;
+    c->sprev = NULL;
+    c->snext = e->static_wait;
+    if (e->static_wait)
+        e->static_wait->sprev = c;
+    e->static_wait = c;
+    ev->id = (long long)c->st_token;
+    fe_push_event(e, ev);
+    return 0;
+}
+
+/* FileSender done: the file is closed, the request finished (connection.py
+ * _file_sent). */
+static void static_done(fe_engine *e, fe_conn *c, int ok)
+{
+    close(c->st_fd);
+    c->st_fd = -1;
+    c->st_state = FE_ST_NONE;
+    c->st_left = 0;
+    e->in_flight--;
+    if (!ok) {
+        fe_event *ev = log_event(e, 10, "file body not sent completely");
+        if (ev != NULL) {
+            fe_ev_str(ev, "remote", c->remote, c->remote_len, FE_F_UTF8);
+            fe_push_event(e, ev);
+        }
+    }
+    conn_finish(e, c, c->st_keep && ok);
+    check_drained(e);
+}
+
+/* The socket is gone (closed or aborted) while Python decides or the file
+ * is being sent. */
+static void static_gone(fe_engine *e, fe_conn *c)
+{
+    if (c->st_state == FE_ST_WAIT) {
+        static_unwait(e, c);
+        c->st_state = FE_ST_NONE;
+        e->in_flight--;
+        return;
+    }
+    if (c->st_state == FE_ST_SEND)
+        static_done(e, c, 0);
+}
+
+/* FileSender._step_native: sendfile until done or the socket is full. */
+static void static_pump(fe_engine *e, fe_conn *c)
+{
+    for (int round = 0; round < SENDFILE_ROUNDS && c->st_left > 0; round++) {
+        size_t want = c->st_left > SENDFILE_CHUNK ? SENDFILE_CHUNK : (size_t)c->st_left;
+        off_t off = (off_t)c->st_off;
+        ssize_t r = sendfile(c->fd, c->st_fd, &off, want);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                conn_set_mask(e, c); /* EPOLLOUT */
+                return;
+            }
+            static_done(e, c, 0);
+            return;
+        }
+        if (r == 0) { /* the file shrank under us: the promised length cannot be met */
+            static_done(e, c, 0);
+            return;
+        }
+        c->st_off += r;
+        c->st_left -= r;
+    }
+    if (c->st_left > 0) {
+        conn_set_mask(e, c); /* more next turn (level-triggered: at once if it can) */
+        return;
+    }
+    static_done(e, c, 1);
+}
+
+static fe_conn *static_find(fe_engine *e, unsigned long long token)
+{
+    if (token == 0)
+        return NULL;
+    for (fe_conn *c = e->static_wait; c; c = c->snext)
+        if (c->st_token == token)
+            return c;
+    return NULL;
+}
+
+/* Python's answer to a "static" event (posted without waiting: the fd, if
+ * any, is a dup made for us, ours to close). 1 taken; 0 the request is gone. */
+static long long cmd_static(fe_engine *e, fe_cmd *cmd)
+{
+    int fd = cmd->rfd;
+    fe_conn *c = static_find(e, (unsigned long long)cmd->id);
+    if (c == NULL || cmd->status <= 0 || cmd->count <= 0) {
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    if (c == NULL)
+        return 0;
+    static_unwait(e, c);
+    c->st_state = FE_ST_NONE;
+    c->busy = 0;
+    e->in_flight--;
+    size_t consume = c->st_consume;
+    c->st_consume = 0;
+    if (c->closed) { /* the client left; its close waits for earlier output */
+        if (fd >= 0)
+            close(fd);
+        check_drained(e);
+        return 0;
+    }
+    if (cmd->status < 0) { /* protocol.data_received() raised: the transport is aborted */
+        conn_abort(e, c);
+        return 1;
+    }
+    if (cmd->status == 0) { /* a miss after all: PHP answers */
+        const unsigned char *body = (const unsigned char *)"";
+        size_t blen = 0;
+        if (consume) {
+            body = c->rbuf + c->rpos;
+            blen = consume;
+        }
+        else if (c->cbody.len) {
+            body = (const unsigned char *)c->cbody.data;
+            blen = c->cbody.len;
+        }
+        conn_dispatch(e, c, body, blen, consume);
+        return 1;
+    }
+    /* a hit: the body (if any) is read and dropped */
+    c->rpos += consume;
+    if (c->cbody.len > BUF_KEEP)
+        fr_buf_trim(&c->cbody, BUF_KEEP);
+    c->cbody.len = 0;
+    const RequestObject *r = c->req;
+    int keep = r->keep_alive && !e->stopping;
+    /* Response.encode_http1's framing: Connection as build_response writes it */
+    fr_buf *o = &e->out;
+    o->len = 0;
+    if (fr_buf_append(o, cmd->text, cmd->text_len) < 0 ||
+        (!keep ? FR_BUF_LIT(o, "Connection: close\r\n")
+               : r->http_minor == 0 ? FR_BUF_LIT(o, "Connection: keep-alive\r\n") : 0) < 0 ||
+        FR_BUF_LIT(o, "\r\n") < 0) {
+        if (fd >= 0)
+            close(fd);
+        conn_abort(e, c);
+        return 1;
+    }
+    c->status = cmd->status;
+    struct iovec iov[2] = {{o->data, o->len}, {(void *)cmd->text2, cmd->text2_len}};
+    conn_send(e, c, iov, cmd->text2 != NULL && cmd->text2_len ? 2 : 1);
+    if (fd < 0 || c->fd_closed) {
+        if (fd >= 0)
+            close(fd);
+        if (!c->fd_closed)
+            conn_finish(e, c, keep);
+        check_drained(e);
+        return 1;
+    }
+    c->busy = 1;
+    c->st_state = FE_ST_SEND;
+    c->st_fd = fd;
+    c->st_off = cmd->offset;
+    c->st_left = cmd->count;
+    c->st_keep = keep;
+    e->in_flight++;
+    if (c->wlen == c->wpos && !c->hold_output)
+        static_pump(e, c);
+    else
+        conn_set_mask(e, c);
+    return 1;
+}
+
 /* connection.py _process / _process_buffered */
 static void conn_process(fe_engine *e, fe_conn *c)
 {
@@ -1001,20 +1253,11 @@ static void conn_process(fe_engine *e, fe_conn *c)
             blen = consume = (size_t)c->body_left;
             c->body_left = -1;
         }
-        const char *err = conn_encode(e, c, body, blen);
-        c->rpos += consume;
-        if (c->cbody.len > BUF_KEEP)
-            fr_buf_trim(&c->cbody, BUF_KEEP);
-        c->cbody.len = 0;
-        if (err != NULL) {
-            if (*err == '\0') {
-                conn_abort(e, c);
-                break;
-            }
-            conn_reject(e, c, 400, err, strlen(err));
+        if (e->cfg.static_root != NULL && fe_static_candidate(e, c->req) &&
+            static_ask(e, c, consume) == 0)
+            break; /* Python answers (the body stays where it is until then) */
+        if (conn_dispatch(e, c, body, blen, consume) < 0)
             break;
-        }
-        conn_submit(e, c);
     }
     c->processing = 0;
     if (c->paused_reading && !c->busy && c->rlen - c->rpos < e->cfg.pipeline_limit) {
@@ -1350,10 +1593,22 @@ static void worker_exec(fe_engine *e, fe_worker *w, fe_conn *c)
     worker_flush(e, w);
 }
 
+/* http.pool.active_limit: may one more worker start a request? Counted on
+ * demand (a walk over the workers) only while a limit is set. */
+static int under_active_limit(fe_engine *e)
+{
+    if (e->active_limit <= 0)
+        return 1;
+    long long busy = 0;
+    for (fe_worker *w = e->workers; w != NULL; w = w->next)
+        busy += w->conn != NULL;
+    return busy < e->active_limit;
+}
+
 /* pool.py submit */
 static void pool_submit(fe_engine *e, fe_conn *c)
 {
-    if (e->nfree > 0) {
+    if (e->nfree > 0 && under_active_limit(e)) {
         worker_exec(e, e->free_stack[--e->nfree], c);
         return;
     }
@@ -1382,7 +1637,7 @@ static void worker_idle(fe_engine *e, fe_worker *w)
 {
     w->state = FE_W_IDLE;
     w->last_used = e->now;
-    fe_conn *c = queue_pop(e);
+    fe_conn *c = under_active_limit(e) ? queue_pop(e) : NULL;
     if (c != NULL) {
         worker_exec(e, w, c);
         return;
@@ -1483,7 +1738,10 @@ static int conn_worker_error(fe_engine *e, fe_conn *c, fe_worker *w, const unsig
     detail->len = 0;
     if (e->cfg.debug && fe_html_escape(detail, (const unsigned char *)e->text.data, e->text.len) < 0)
         detail->len = 0;
-    conn_respond_error(e, c, e->cfg.internal_error_code, detail->data, detail->len, 1, "");
+    /* an error frame that says more frames follow: the worker still holds
+     * the request, so this connection is closed after the answer and the
+     * answer says so (Connection: close) */
+    conn_respond_error(e, c, e->cfg.internal_error_code, detail->data, detail->len, !stream, "");
     return !stream;
 }
 
@@ -2030,6 +2288,26 @@ static long long cmd_upload(fe_engine *e, fe_cmd *cmd)
 }
 
 /* A worker held after a request (max_memory) goes back to work. */
+/* Free workers take queued requests while the active limit allows. Without
+ * a limit the queue only fills when no worker is free, so there is nothing to
+ * do; with one, a slot also frees when a busy worker is lost, killed or held
+ * (max_jobs), none of which passes through worker_idle: the loop calls this
+ * once per turn. */
+static void dispatch_queue(fe_engine *e)
+{
+    while (e->nfree > 0 && e->queue_head != NULL && under_active_limit(e)) {
+        fe_conn *c = queue_pop(e);
+        worker_exec(e, e->free_stack[--e->nfree], c);
+    }
+}
+
+/* A new limit; a higher one (or none) lets free workers take queued requests now. */
+static void cmd_set_active_limit(fe_engine *e, long long limit)
+{
+    e->active_limit = limit > 0 ? limit : 0;
+    dispatch_queue(e);
+}
+
 static long long cmd_resume_worker(fe_engine *e, long long id)
 {
     fe_worker *w = worker_find(e, id);
@@ -2135,14 +2413,29 @@ static void run_commands(fe_engine *e)
         case FE_CMD_UPLOAD_DONE:
         case FE_CMD_UPLOAD_FAIL:
         case FE_CMD_UPLOAD_RELEASE: c->result = cmd_upload(e, c); break;
+        case FE_CMD_STATIC: c->result = cmd_static(e, c); break;
+        case FE_CMD_SET_ACTIVE_LIMIT: cmd_set_active_limit(e, c->id); break;
         default: break;
         }
     }
+    fe_cmd *owned = NULL, *next;
     pthread_mutex_lock(&e->mu);
-    for (fe_cmd *c = cmds; c; c = c->next)
-        c->done = 1;
+    for (fe_cmd *c = cmds; c; c = next) {
+        next = c->next;
+        if (c->owned) { /* nobody waits for it */
+            c->next = owned;
+            owned = c;
+        }
+        else
+            c->done = 1; /* its caller may return (and drop it) once we unlock */
+    }
     pthread_cond_broadcast(&e->cv);
     pthread_mutex_unlock(&e->mu);
+    while (owned) {
+        next = owned->next;
+        free(owned);
+        owned = next;
+    }
 }
 
 /* ============================================================== the loop */
@@ -2219,7 +2512,8 @@ void *fe_thread_main(void *arg)
                     break;
                 if (what & (EPOLLIN | EPOLLHUP | EPOLLERR))
                     conn_readable(e, c);
-                if (!c->fd_closed && (what & (EPOLLOUT | EPOLLERR)) && c->wlen > c->wpos)
+                if (!c->fd_closed && (what & (EPOLLOUT | EPOLLERR)) &&
+                    (c->wlen > c->wpos || c->st_state == FE_ST_SEND))
                     conn_writable(e, c);
                 break;
             }
@@ -2254,6 +2548,8 @@ void *fe_thread_main(void *arg)
         }
         if (e->now >= e->next_tick)
             tick(e);
+        if (e->active_limit > 0 && e->queue_head != NULL && e->nfree > 0)
+            dispatch_queue(e);
         if (e->loglines.len)
             fe_flush_access_lines(e);
         free_dead(e);

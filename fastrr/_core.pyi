@@ -255,6 +255,9 @@ class Engine:
         proto: bool = False,
         log_fds: Sequence[int] | None = None,
         log_encoding: str = "console",
+        static_dir: str | bytes | None = None,
+        static_forbid: Sequence[str] | None = None,
+        static_allow: Sequence[str] | None = None,
     ) -> None: ...
     @property
     def event_fd(self) -> int:
@@ -268,6 +271,9 @@ class Engine:
     def stop_worker(self, id: int, /) -> int:
         """Send the CONTROL stop frame: 0 now, 1 after its request (a stop_sent event
         follows), -1 unknown worker."""
+    def set_active_limit(self, limit: int, /) -> None:
+        """At most `limit` workers run a request at once (0: no limit); raising it dispatches
+        queued requests to free workers at once (http.pool.active_limit)."""
     def resume_worker(self, id: int, /) -> bool:
         """A worker held after a max_memory event goes back to work."""
     def remove_worker(self, id: int, reason: str = "") -> bool:
@@ -285,6 +291,18 @@ class Engine:
     def upload_done(self, token: int, fields: Buffer, uploads: Buffer | None, /) -> bool: ...
     def upload_fail(self, token: int, status: int, reason: str, /) -> bool: ...
     def upload_release(self, token: int, /) -> bool: ...
+    def static_serve(self, token: int, status: int, head: Buffer, body: Buffer = b"", fd: int = -1,
+                     offset: int = 0, count: int = 0) -> None:
+        """Answer a ("static", token, request) event: head = status line + header lines
+        without Connection and the blank line (the engine adds both), body in memory,
+        then `count` bytes of file `fd` from `offset`, sent with sendfile from the
+        engine's own dup (the caller closes fd). The static_* answers are queued
+        without waiting for the engine thread; a request gone meanwhile makes them
+        no-ops."""
+    def static_miss(self, token: int, /) -> None:
+        """No file after all: the request goes to PHP (with its body)."""
+    def static_abort(self, token: int, /) -> None:
+        """Close the connection of a static event (the middleware failed)."""
     def close(self) -> list[tuple[Any, ...]]:
         """Stop the thread, close the connections and the worker fd dups; the last events."""
 

@@ -343,6 +343,8 @@ def stop(ctx: click.Context, force: bool, **local: Any) -> None:
 @click.option("--engine", type=click.Choice(["auto", "python", "c"]), default=None,
               help="fastrr's http.engine to measure (default: the server's default).")
 @click.option("--relay", default=None, help="fastrr's server.relay to measure, e.g. shm (default: pipes).")
+@click.option("--active-limit", default=None,
+              help="fastrr's http.pool.active_limit to measure: auto, off or N (default: the server's, auto).")
 @click.option("--no-plots", is_flag=True, default=False, help="Skip the PNG plots.")
 @click.option("--plain", is_flag=True, default=False, help="No progress bar or colours (plain lines).")
 def bench(**options: Any) -> None:

@@ -93,7 +93,8 @@ def main(*, quick: bool = False, apps: str | None = None, connections: str | Non
          workers: int | None = None, pin: str | None = None, threads: int | None = None, out: str | None = None,
          profile: bool = False, update_readme: bool = False, report_file: str | None = None,
          compare: tuple[str, str] | None = None, no_plots: bool = False, plain: bool = False,
-         engine: str | None = None, relay: str | None = None, max_foreign: float | None = None) -> int:
+         engine: str | None = None, relay: str | None = None, max_foreign: float | None = None,
+         active_limit: str | None = None) -> int:
     console = None if plain else _console()
     if compare:
         return compare_files(Path(compare[0]), Path(compare[1]), console)
@@ -101,7 +102,7 @@ def main(*, quick: bool = False, apps: str | None = None, connections: str | Non
         options = runner.Options.make(quick, apps=apps, connections=_ints(connections), repeats=repeats,
                                       duration=duration, warmup=warmup, workers=workers, pin=pin, threads=threads,
                                       out=Path(out) if out else None, profile=profile or None, engine=engine,
-                                      relay=relay, max_foreign=max_foreign)
+                                      relay=relay, max_foreign=max_foreign, active_limit=active_limit)
         if report_file:
             doc = report.load_json(Path(report_file))
             out_dir = Path(out) if out else Path(report_file).parent

@@ -52,6 +52,7 @@ class Options:
     retries: int = 2                     # at most this many extra attempts per measurement
     engine: str | None = None            # fastrr's http.engine (auto | python | c); None: the server's default
     relay: str | None = None             # fastrr's server.relay (pipes | shm | ...); None: the default (pipes)
+    active_limit: str | None = None      # fastrr's http.pool.active_limit (auto | off | N); None: the default
 
     @classmethod
     def make(cls, quick: bool = False, **given: Any) -> Options:
@@ -66,10 +67,12 @@ class Options:
     def out_dir(self) -> Path:
         return self.out or RESULTS_DIR / ("quick" if self.quick else "full")
 
-    def fastrr_config(self) -> dict[str, dict[str, str]]:
-        extra: dict[str, dict[str, str]] = {}
+    def fastrr_config(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
         if self.engine:
             extra["http"] = {"engine": self.engine}
+        if self.active_limit:
+            extra.setdefault("http", {})["pool"] = {"active_limit": self.active_limit}
         if self.relay:
             extra["server"] = {"relay": self.relay}
         return extra

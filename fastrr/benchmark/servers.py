@@ -227,6 +227,15 @@ def start_fpm(app: App, tmp: Path, ini: Path, layout: Layout, workers: int, reap
     return server
 
 
+def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
+    """Nested mappings merged key by key (http.pool.active_limit keeps http.pool.num_workers)."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
 def start_fastrr(app: App, tmp: Path, ini: Path, layout: Layout, workers: int, reaper: procs.Reaper,
                  extra_config: dict | None = None, env: dict[str, str] | None = None,
                  code_root: Path = ROOT) -> Server:
@@ -242,8 +251,7 @@ def start_fastrr(app: App, tmp: Path, ini: Path, layout: Layout, workers: int, r
                  "pool": {"num_workers": workers, "max_jobs": 0}},
         "logs": {"level": "warn", "mode": "production"},
     }
-    for section, values in (extra_config or {}).items():
-        config.setdefault(section, {}).update(values)
+    _merge(config, extra_config or {})
     cfg = base / ".rr.yaml"
     cfg.write_text(yaml.safe_dump(config, sort_keys=False))
     log = base / "fastrr.out"

@@ -59,6 +59,27 @@ class PoolConfig:
     idle_ttl: float = 0.0
     max_worker_memory: int = 0
     exec_ttl: float = DEFAULT_EXEC_TTL
+    # fastrr: how many workers may run a request at once (fastrr/pool/active_limit.py).
+    # ACTIVE_LIMIT_AUTO: all, unless the server's processes saturate the cores it
+    # may use, then as many as those cores; 0 ("off"): always all; N: at most N.
+    active_limit: int = -1
+
+
+ACTIVE_LIMIT_AUTO = -1
+
+
+def parse_active_limit(path: str, value: Any) -> int:
+    if isinstance(value, str) and value.strip().lower() in ("auto", "off"):
+        return ACTIVE_LIMIT_AUTO if value.strip().lower() == "auto" else 0
+    if isinstance(value, bool):  # YAML 1.1 reads a bare off / on as a boolean
+        return ACTIVE_LIMIT_AUTO if value else 0
+    try:
+        limit = parse_int(path, value)
+    except ConfigError:
+        raise ConfigError(path, f"expected auto, off or a number of workers, got {value!r}") from None
+    if limit < 0:
+        raise ConfigError(path, f"expected auto, off or a number of workers, got {value!r}")
+    return limit
 
 
 @dataclass
@@ -317,6 +338,7 @@ def _pool(section: _Section, cpu_count: int) -> PoolConfig:
         setattr(pool, name, section.get(name, parse_duration, getattr(pool, name)))
     pool.max_queue_size = section.get("max_queue_size", parse_int, 0)
     pool.debug = section.get("debug", parse_bool, False)
+    pool.active_limit = section.get("active_limit", parse_active_limit, ACTIVE_LIMIT_AUTO)
     sup = section.sub("supervisor")
     pool.watch_tick = sup.get("watch_tick", parse_duration, pool.watch_tick)
     pool.ttl = sup.get("ttl", parse_duration, 0.0)

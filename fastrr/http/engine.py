@@ -9,6 +9,9 @@ server.py): the same answers, texts and log lines.
 
 What the engine does not do stays on the Python front: `engine_blockers`
 names the settings that need it, and the arbiter then uses the Python front.
+Of the middleware, `static` alone is served here (EnginePool answers the
+engine's "static" events with the Python StaticMiddleware; see
+engine_pool.py); any other middleware in the list keeps the Python front.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import asyncio
 import socket
 
 from fastrr.config import HttpConfig
-from fastrr.http.engine_pool import EnginePool
+from fastrr.http.engine_pool import EnginePool, static_only
 from fastrr.log import Logger
 
 
@@ -26,8 +29,8 @@ def engine_blockers(cfg: HttpConfig, relay: str = "pipes") -> list[str]:
     blockers = []
     if relay == "shm":
         blockers.append("server.relay: shm")
-    if cfg.middleware:
-        blockers.append("http.middleware")
+    if cfg.middleware and not static_only(cfg.middleware):
+        blockers.append("http.middleware")  # static alone is the engine's (engine_pool.py)
     if getattr(cfg, "ssl", None) is not None:
         blockers.append("http.ssl")
     http2 = getattr(cfg, "http2", None)

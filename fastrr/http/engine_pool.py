@@ -34,6 +34,7 @@ Events (tuples from `Engine.poll_events`, read when `engine.event_fd` is readabl
   ("log", level, message, fields) / ("access", fields)   lines for the http logger
   ("upload_start", token, content_type) / ("upload_data", token, bytes) /
   ("upload_end", token) / ("upload_drop", token)   a multipart body, see below
+  ("static", token, request)    a GET/HEAD that a static file may answer, see below
 
 Multipart bodies are parsed by the Python front's MultipartReceiver (files
 stream to temp files), so the engine streams them here: upload_start ->
@@ -44,6 +45,23 @@ the engine sends the request; upload_drop when the worker is done (or the
 request is gone) -> remove the temp files -> upload_release: the engine held
 the answer until then (1 s at most), so a client never sees the files after
 its response. Only multipart requests pay these round trips.
+
+Static files (`http.middleware: [static]`, the one middleware the engine
+serves): the engine checks each GET/HEAD cheaply itself (csrc/engine_static.c:
+the normalised path names a regular file per stat(), its extension is not
+forbidden / is allowed), so a miss costs one stat() and goes to PHP without
+Python. A possible hit comes here as a "static" event with the request head (a
+real `_core.Request`); StaticMiddleware - the Python front's, unchanged, the one
+place that decides - resolves the file again (realpath, open, conditionals,
+ranges) and answers: static_serve(token, status, head, body, fd, offset, count)
+(the engine adds Connection and the blank line, and sends the file with
+sendfile from its own dup of fd, so Python closes the file right away),
+static_miss(token) (the request goes to PHP as if the engine had found
+nothing) or static_abort(token) (the middleware raised: the connection is
+closed, as asyncio does when data_received raises). These three are queued
+without waiting for the engine thread (unlike every other command). The engine
+keeps the connection busy meanwhile; a client gone meanwhile makes the answer a
+no-op.
 """
 
 from __future__ import annotations
@@ -56,6 +74,9 @@ from typing import Any
 
 from fastrr import _core
 from fastrr.config import HttpConfig, PoolConfig
+from fastrr.http.middleware import RequestInfo
+from fastrr.http.middleware.static import StaticMiddleware
+from fastrr.http.response import Response, reason_phrase
 from fastrr.http.uploads import MultipartError, MultipartReceiver, UploadPolicy, boundary_from_content_type
 from fastrr.log import Logger
 from fastrr.pool.pool import MAX_STOP_RETRIES, WorkerPool
@@ -64,6 +85,26 @@ from fastrr.pool.worker import CONTROL_STOP, Worker
 
 # What the engine answers when the process of a busy worker is gone.
 EXITED = "worker exited with code {code} during the request"
+
+
+def static_only(middleware: list[str]) -> bool:
+    """The middleware list the engine serves itself: exactly `static`."""
+    return list(middleware) == ["static"]
+
+
+def static_head(resp: Response, http_minor: int, head_request: bool) -> tuple[bytes, bytes]:
+    """Response.encode_http1 for a local answer, without Connection and the
+    blank line (the engine adds them, knowing keep-alive and shutdown at send
+    time): (status line + header lines, in-memory body)."""
+    status = resp.status
+    out = [f"HTTP/1.{http_minor} {status} {reason_phrase(status)}\r\n"]
+    out.extend(f"{name}: {value}\r\n" for name, value in resp.headers)
+    body = b""
+    if status >= 200 and status not in (204, 304):
+        out.append(f"Content-Length: {resp.body_length}\r\n")
+        if not head_request:
+            body = resp.body
+    return "".join(out).encode("latin-1", "replace"), body
 
 
 def access_line_outputs(log: Logger) -> tuple[list[int], str]:
@@ -132,6 +173,12 @@ class EnginePool(WorkerPool):
         if http_log.enabled(20):
             access = 2 if http.access_logs else 1
         log_fds, log_encoding = access_line_outputs(http_log)
+        self.static: StaticMiddleware | None = None
+        static_kw: dict[str, Any] = {}
+        if static_only(http.middleware):
+            self.static = StaticMiddleware(http.static, http_log)
+            static_kw = {"static_dir": self.static.root, "static_forbid": sorted(self.static.forbid),
+                         "static_allow": sorted(self.static.allow)}
         self.engine = _core.Engine(
             max_header_size=http.max_header_size, max_body=http.max_body_bytes,
             max_request_size=http.max_request_size, read_timeout=http.read_timeout,
@@ -140,7 +187,7 @@ class EnginePool(WorkerPool):
             internal_error_code=http.internal_error_code, debug=cfg.debug, raw_body=http.raw_body,
             log_level=http_log.sink.level, access_log=access, max_stop_retries=MAX_STOP_RETRIES,
             max_worker_memory=cfg.max_worker_memory * 1024 * 1024, proto=http.codec == "proto",
-            log_fds=log_fds, log_encoding=log_encoding,
+            log_fds=log_fds, log_encoding=log_encoding, **static_kw,
         )
         self.loop.add_reader(self.engine.event_fd, self.on_engine_events)
 
@@ -198,6 +245,9 @@ class EnginePool(WorkerPool):
             return
         if kind.startswith("upload_"):
             self._on_upload(kind, event)
+            return
+        if kind == "static":
+            self._on_static(event[1], event[2])
             return
         worker = self.workers.get(event[1])
         if worker is None:
@@ -273,6 +323,34 @@ class EnginePool(WorkerPool):
                 self.engine.upload_fail(token, 400, exc.reason)  # as connection.py's _encode
                 return
             self.engine.upload_done(token, fields, uploads)
+
+    def _on_static(self, token: int, req: _core.Request) -> None:
+        """connection.py _encode's pipeline.request + _send_response, for a
+        request the engine found a file for (see module doc)."""
+        engine = self.engine
+        if engine.closed:
+            return
+        head_request = req.method == "HEAD"
+        resp = None
+        try:
+            assert self.static is not None
+            resp = self.static.request(RequestInfo(req, "", "http", f"HTTP/1.{req.http_minor}"))
+            if resp is None:
+                engine.static_miss(token)
+                return
+            head, body = static_head(resp, req.http_minor, head_request)
+            file = resp.file
+            if file is not None and resp.has_body(head_request) and file.count > 0:
+                engine.static_serve(token, resp.status, head, body, file.file, file.offset, file.count)
+            else:
+                engine.static_serve(token, resp.status, head, body)
+        except Exception as exc:
+            self.http_log.error("static file failed", target=req.target, error=repr(exc))
+            if not engine.closed:
+                engine.static_abort(token)
+        finally:
+            if resp is not None:
+                resp.close()  # the engine sends from its own dup
 
     def _drop_upload(self, token: int) -> None:
         receiver = self.uploads.pop(token, None)
@@ -350,7 +428,7 @@ class EnginePool(WorkerPool):
             if not self.engine.closed:
                 self.loop.remove_reader(self.engine.event_fd)
                 for event in self.engine.close():
-                    if event[0] in ("upload_start", "upload_data", "upload_end"):
+                    if event[0] in ("upload_start", "upload_data", "upload_end", "static"):
                         continue  # the engine is gone: nothing can answer these
                     try:
                         self._on_event(event)

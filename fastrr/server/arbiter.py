@@ -24,6 +24,7 @@ from fastrr.http.engine import EngineHttpServer, engine_blockers
 from fastrr.http.engine_pool import EnginePool
 from fastrr.http.server import HttpServer
 from fastrr.log import Logger
+from fastrr.pool.active_limit import ActiveLimitController
 from fastrr.pool.pool import BootFailure, PoolError, WorkerPool, worker_env
 from fastrr.rpc import RpcServer, Services
 
@@ -74,6 +75,29 @@ class Arbiter:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def start_active_limit(self) -> ActiveLimitController | None:
+        """http.pool.active_limit on the C engine: a fixed cap, or (auto) the controller that
+        caps the running workers at the core count while the server saturates its cores."""
+        limit = self.config.http.pool.active_limit
+        if not isinstance(self.pool, EnginePool) or limit == 0:
+            return None
+        engine = self.pool.engine
+        if limit > 0:
+            engine.set_active_limit(limit)
+            return None
+        log = self.log.named("pool")
+
+        def on_change(n: int, share: float) -> None:
+            if n:
+                log.debug("cores saturated: at most this many workers run requests at once", active_limit=n,
+                          cpu_share=round(share, 2))
+            else:
+                log.debug("active worker limit lifted", cpu_share=round(share, 2))
+
+        controller = ActiveLimitController(lambda: list(self.pool.workers), engine.set_active_limit, on_change)
+        controller.start()
+        return controller
 
     def handle_signal(self, signum: int) -> None:
         self._signals += 1
@@ -167,9 +191,13 @@ class Arbiter:
                 print(f"error: {message}", file=sys.stderr, flush=True)
                 await self.pool.stop()
                 return EXIT_RUNTIME
+            limiter = self.start_active_limit()
             self.log.info("fastrr started", workers=cfg.http.pool.num_workers, relay=cfg.server.relay,
                           front="c" if isinstance(self.pool, EnginePool) else "python", pid=os.getpid())
             await self._stop.wait()
+            if limiter is not None:
+                await limiter.stop()
+                self.pool.engine.set_active_limit(0)  # draining: every worker may finish the queue
             await self.http.stop()
             await self.pool.stop()
             self.log.info("fastrr stopped")

@@ -16,6 +16,7 @@
  *                          afterwards {"pid":..,"stopped_before":true}. Optional: log=L appends
  *                          "<pid>\n" to file L on every execution; ms=N sleeps N ms before the stop
  *   /sleep?ms=N            {"slept":N,"pid":..}
+ *   /burn?ms=N             keeps the CPU busy for N ms of this process's CPU time, {"burned":N,"pid":..}
  *   /stream?n=N&ms=M       N chunks "chunk i\n", M ms apart (text/plain, streamed)
  *   /stream-crash?n=N      N chunks "chunk i\n" streamed, then exit(1) in the middle of the stream
  *   /early-hints           103 with a Link header, then {"ok":true}
@@ -219,6 +220,19 @@ while (true) {
                     break 2;
                 }
                 $json(200, ['pid' => getmypid(), 'stopped_before' => true]);
+                break;
+
+            case '/burn':
+                $ms = max(0, (int)($query['ms'] ?? 0));
+                $until = getrusage()['ru_utime.tv_sec'] * 1000 + intdiv(getrusage()['ru_utime.tv_usec'], 1000) + $ms;
+                do {
+                    $x = 0;
+                    for ($i = 0; $i < 10000; $i++) {
+                        $x += $i;
+                    }
+                    $usage = getrusage();
+                } while ($usage['ru_utime.tv_sec'] * 1000 + intdiv($usage['ru_utime.tv_usec'], 1000) < $until);
+                $json(200, ['burned' => $ms, 'pid' => getmypid()]);
                 break;
 
             case '/sleep':

@@ -272,8 +272,13 @@ class EnginePool(WorkerPool):
             self._retire(worker, State.MAX_JOBS_REACHED)
         elif kind == "max_memory":
             worker.exec_started = worker.exec_started or self.loop.time()  # it has served
-            if self._over_memory(worker):
+            if worker.successor is not None:
+                # already warm-replaced (pool.py): it serves on until its successor is ready
+                self.engine.resume_worker(worker.pid)
+            elif self._over_memory(worker):
                 self._retire(worker, State.MAX_MEMORY_REACHED)
+                if worker.successor is not None:  # the retirement is warm: serve on meanwhile
+                    self.engine.resume_worker(worker.pid)
             else:
                 self.engine.resume_worker(worker.pid)
         elif kind == "stop_sent":
@@ -401,6 +406,11 @@ class EnginePool(WorkerPool):
         if cfg.ttl or cfg.idle_ttl or self._memory_limit:
             self.sync_from_engine()
         super()._supervise(now)
+
+    def set_active_limit(self, limit: int) -> None:
+        """The engine schedules requests: the limit is its (see fastrr/pool/active_limit.py)."""
+        self.active_limit = max(0, limit)
+        self.engine.set_active_limit(self.active_limit)
 
     def workers_info(self) -> list[dict[str, object]]:
         self.sync_from_engine()

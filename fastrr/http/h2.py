@@ -3,8 +3,11 @@
 Data flow: data_received → h2 events → per stream: headers become an HTTP/1.1
 head that the C parser turns into a `_core.Request` (so the context encoder,
 limits and middleware are the same as for HTTP/1.1) → body (buffered, or
-multipart streamed to temp files) → one pool job per stream → worker frames →
-C `build_response` → Response → h2 HEADERS/DATA under flow control.
+multipart streamed to temp files) → request context in `http.codec` (JSON, or
+protobuf http.v1.Request with frame flag FLAG_PROTO, as on HTTP/1.1; protocol
+"HTTP/2.0" either way) → one pool job per stream → worker frames → C
+`build_response` (reads the reply in the codec its frame flags name) →
+Response → h2 HEADERS/DATA under flow control.
 
 Rules of this file:
 - Every stream is its own pool job (H2Stream implements the Job interface),
@@ -136,7 +139,8 @@ class H2Stream:
             self._job_finished()
             return True
         try:
-            status, data = _core.build_response(payload, options[0], True, False, 1, False)
+            # codec=flags: FLAG_PROTO → http.v1.Response context, else JSON (flags 0 / FLAG_JSON)
+            status, data = _core.build_response(payload, options[0], True, False, 1, False, flags)
         except _core.FrameError as exc:
             conn.server.log.error("invalid response from worker", pid=worker.pid, error=str(exc))
             self.respond(_error(conn.server.cfg.internal_error_code, str(exc)))
@@ -202,6 +206,32 @@ def _error(status: int, detail: str, extra: list[tuple[str, str]] | None = None)
     reason = REASONS.get(status, "Error")
     body = f"{status} {reason}: {detail}\n" if detail else f"{status} {reason}\n"
     return Response.local(status, body.encode(), headers=extra)
+
+
+_PROTO_HTTP11 = b"\x12\x08HTTP/1.1"  # http.v1.Request field 2 (protocol), as the C encoder writes it
+_PROTO_HTTP2 = b"\x12\x08HTTP/2.0"
+
+
+def _h2_protocol_proto(context: bytes) -> bytes:
+    """An http.v1.Request context made from the HTTP/1.1 head we built for a
+    stream, with `protocol` set to "HTTP/2.0" (as the JSON context says).
+
+    The C encoder writes remote_addr (field 1, omitted when empty) and then
+    protocol (field 2, always 8 bytes): the same length, so it is patched in place."""
+    pos = 0
+    if context[:1] == b"\x0a":  # remote_addr: tag, varint length, bytes
+        pos, shift, length = 1, 0, 0
+        while True:
+            byte = context[pos]
+            pos += 1
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                break
+        pos += length
+    if context[pos:pos + len(_PROTO_HTTP11)] != _PROTO_HTTP11:
+        return context  # not the layout we know: leave it as the HTTP/1.1 head made it
+    return context[:pos] + _PROTO_HTTP2 + context[pos + len(_PROTO_HTTP11):]
 
 
 class H2Connection(asyncio.Protocol):
@@ -471,9 +501,14 @@ class H2Connection(asyncio.Protocol):
             stream.job_done = True
             stream.respond(_error(getattr(exc, "status", 400), str(exc)))
             return
-        context = _core.encode_http_context(req, remote, self.scheme, parsed, uploads)
-        context = context.replace(b'"protocol":"HTTP/1.1"', b'"protocol":"HTTP/2.0"', 1)
-        stream.request_frame = _core.encode_frame(_core.FLAG_JSON, context + body, [len(context)])
+        if server.cfg.codec == "proto":
+            context = _h2_protocol_proto(_core.encode_http_context_proto(req, remote, self.scheme, parsed, uploads))
+            flag = _core.FLAG_PROTO
+        else:
+            context = _core.encode_http_context(req, remote, self.scheme, parsed, uploads)
+            context = context.replace(b'"protocol":"HTTP/1.1"', b'"protocol":"HTTP/2.0"', 1)
+            flag = _core.FLAG_JSON
+        stream.request_frame = _core.encode_frame(flag, context + body, [len(context)])
         stream.body = bytearray()
         server.pool.submit(stream)
 

@@ -74,12 +74,14 @@ class HttpServer:
         ssl_cfg = self.cfg.ssl
         tls_sock = self._bind(ssl_cfg.address) if ssl_cfg is not None else None
         sock = self._bind(self.cfg.address)
-        self.server = await self.loop.create_server(lambda: HttpConnection(self), sock=sock, backlog=4096)
+        # TLS first: once the plain port answers (what readiness checks probe),
+        # the https one must already listen too
         if ssl_cfg is not None:
             context = build_ssl_context(ssl_cfg)
             self.tls_server = await self.loop.create_server(lambda: HttpConnection(self, "https"), sock=tls_sock,
                                                             backlog=4096, ssl=context)
             self.log.info("https server listening", address=ssl_cfg.address)
+        self.server = await self.loop.create_server(lambda: HttpConnection(self), sock=sock, backlog=4096)
         self._ticker = self.loop.call_later(TICK, self._tick)
         self.log.info("http server listening", address=self.cfg.address)
 

@@ -12,6 +12,25 @@ Invariants:
 - Soft limits (ttl, idle_ttl, max_worker_memory, max_jobs, reset) never kill a
   busy worker: it gets `retire_reason` and is stopped when its request ends.
   Only exec_ttl (a hard limit) kills mid-request.
+- Warm replacement (ttl, idle_ttl, max_worker_memory): the replacement is
+  spawned first and the old worker keeps serving - idle ones at the bottom of
+  `free`, so other workers go first - until the replacement has passed its
+  PID handshake; only then is the old one stopped (at once when idle, after
+  its request when busy). If the replacement dies before it is ready (or
+  workers are failing to boot anyway) the old worker is retired without one,
+  as before, and the pool respawns with backoff. One warm replacement runs at
+  a time: workers due for ttl/idle_ttl meanwhile keep serving and are replaced
+  in turn (`_deferred`), once the old worker of the current one has exited
+  (one over memory is replaced the old way then). So `num_workers` stays the
+  steady-state count and the pool briefly holds num_workers + 1 processes
+  (a rolling reset, or a replacement the old way next to a warm one, adds to
+  that, as before).
+  max_jobs stays exact (a worker never serves more than max_jobs requests,
+  `debug` means a fresh worker per request): it is retired right after its
+  last request and its replacement boots meanwhile, as before. With the C
+  engine (http/engine_pool.py) a worker over max_worker_memory after a request
+  is held by the engine until Python decides; a warm retirement resumes it,
+  so it serves on there too.
 - A rolling reset starts each replacement *before* retiring an old worker, so
   capacity never drops below `target`; replacements ("surge" workers) that
   fail to boot abort the reset and leave the old workers serving.
@@ -41,6 +60,8 @@ MAX_STOP_RETRIES = 8
 MAX_WORKERS = 2048
 TICK = 0.1
 JITTER = 0.1  # max_jobs and ttl are shortened by up to 10% per worker
+# Soft limits whose worker keeps serving until its replacement is ready (see module doc).
+WARM_REASONS = frozenset({State.TTL_REACHED, State.IDLE_TTL_REACHED, State.MAX_MEMORY_REACHED})
 
 
 class BootFailure(Exception):
@@ -66,6 +87,8 @@ class WorkerPool:
         self.workers: dict[int, Worker] = {}
         self.free: list[Worker] = []
         self.waiters: deque[Job] = deque()
+        # http.pool.active_limit (active_limit.py): at most this many workers hold a job; 0: no limit
+        self.active_limit = 0
         self.target = cfg.num_workers
         self.boot_failures = 0
         self.last_boot_error = ""
@@ -85,6 +108,10 @@ class WorkerPool:
         self._changed: list[asyncio.Future[None]] = []  # woken on every ready/exit
         self._memory_limit = cfg.max_worker_memory * 1024 * 1024
         self._warned_memory = False
+        # Warm replacement: the old worker whose replacement is under way (until it
+        # has exited), and workers due for one meanwhile, with their reason and label.
+        self._warming: Worker | None = None
+        self._deferred: dict[Worker, tuple[State, str]] = {}
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -184,8 +211,30 @@ class WorkerPool:
 
     # -- scheduling --------------------------------------------------------------
 
+    def set_active_limit(self, limit: int) -> None:
+        """At most `limit` workers run a job at once (0: no limit); a higher limit starts queued jobs now."""
+        self.active_limit = max(0, limit)
+        self._dispatch_waiters()
+
+    def _may_start(self) -> bool:
+        """Below the active limit? Counted only while one is set (a walk over the workers)."""
+        if not self.active_limit:
+            return True
+        return sum(1 for w in self.workers.values() if w.job is not None) < self.active_limit
+
+    def _dispatch_waiters(self) -> None:
+        """Free workers take queued jobs while the limit allows. Without a limit jobs only queue
+        when no worker is free; with one, a slot also frees when a busy worker exits."""
+        waiters = self.waiters
+        while self.free and waiters and self._may_start():
+            job = waiters.popleft()
+            if job.cancelled:
+                job.on_no_worker("client went away while queued")
+            else:
+                self.free.pop().exec(job)
+
     def submit(self, job: Job) -> None:
-        if self.free:
+        if self.free and self._may_start():
             self.free.pop().exec(job)
             return
         if self.stopping:
@@ -198,33 +247,61 @@ class WorkerPool:
         self.waiters.append(job)
 
     def release(self, worker: Worker) -> None:
-        if worker.retire_reason is not None or self.stopping:
+        if self.stopping or (worker.retire_reason is not None and worker.successor is None):
             worker.stop()
             return
         if worker.max_jobs and worker.execs >= worker.max_jobs:
             self._retire(worker, State.MAX_JOBS_REACHED)
             return
+        # A worker waiting for its warm replacement serves on (it is retired already).
+        replaced = worker.successor is not None or worker in self._deferred
         # RoadRunner looks at memory only on the watch tick; a leaky request
         # should not get another one. One read of /proc/<pid>/statm, and only
         # when a limit is configured.
-        if self._memory_limit and self._over_memory(worker):
+        if not replaced and self._memory_limit and self._over_memory(worker):
             self._retire(worker, State.MAX_MEMORY_REACHED)
-            return
+            if worker.state is State.STOPPING or worker.exited:
+                return
+            replaced = True  # until its replacement is ready
         worker.state = State.READY
         worker.last_used = self.loop.time()
         waiters = self.waiters
-        while waiters:
+        while waiters and self._may_start():
             job = waiters.popleft()
             if not job.cancelled:
                 worker.exec(job)
                 return
             job.on_no_worker("client went away while queued")
-        self.free.append(worker)
+        if replaced:
+            self.free.insert(0, worker)  # the others serve first
+        else:
+            self.free.append(worker)
 
     def _retire(self, worker: Worker, reason: State, label: str | None = None) -> None:
-        """Replace `worker`: stopped now when idle, after its request when busy."""
+        """Replace `worker`. For WARM_REASONS the replacement is spawned first
+        and `worker` serves on until it is ready (see the module doc); otherwise,
+        or when that cannot be done, it is stopped now when idle, after its
+        request when busy, while its replacement boots."""
         label = label or reason.label
-        self.recycled[label] = self.recycled.get(label, 0) + 1
+        if reason in WARM_REASONS and not self.stopping:
+            # Over memory while a warm replacement is under way (for it or another
+            # worker) it goes the old way instead: the C engine holds such a worker,
+            # serving nothing with it, until it is stopped or resumed.
+            memory = reason is State.MAX_MEMORY_REACHED
+            if not memory and (worker.successor is not None or worker in self._deferred):
+                return  # already being replaced
+            if self._warming is None:
+                if not self.boot_failures and self._retire_warm(worker, reason, label):
+                    return
+            elif not memory:
+                self._deferred[worker] = (reason, label)
+                self.log.debug("worker due for replacement, waiting for the one under way",
+                               pid=worker.pid, reason=label, replacing=self._warming.pid)
+                return
+        self._deferred.pop(worker, None)
+        worker.successor = None  # a replacement under way stays (it is counted live)
+        if worker.retire_reason is None:  # not counted yet (a warm one that now must stop at once is)
+            self.recycled[label] = self.recycled.get(label, 0) + 1
         self.log.debug("recycling worker", pid=worker.pid, reason=label, busy=worker.job is not None)
         if worker.job is not None:
             worker.retire_reason = reason
@@ -233,6 +310,65 @@ class WorkerPool:
                 self.free.remove(worker)
             worker.stop(reason)
         self._maintain()
+
+    def _retire_warm(self, worker: Worker, reason: State, label: str) -> bool:
+        """Spawn `worker`'s replacement; `worker` is stopped once it is ready."""
+        successor = self._spawn()
+        if successor is None:
+            return False  # cannot even start a process (logged): retire it the old way
+        self.recycled[label] = self.recycled.get(label, 0) + 1
+        self.log.debug("recycling worker once its replacement is ready", pid=worker.pid, reason=label,
+                       busy=worker.job is not None, replacement=successor.pid)
+        worker.retire_reason = reason  # no longer counted live: the successor is
+        worker.successor = successor
+        successor.replaces = worker
+        self._warming = worker
+        if worker in self.free:
+            self.free.remove(worker)
+            self.free.insert(0, worker)
+        return True
+
+    def _replacement_ready(self, successor: Worker) -> None:
+        """A warm replacement passed its handshake: the worker it replaces goes."""
+        old, successor.replaces = successor.replaces, None
+        if old is None or old.successor is not successor:
+            return
+        old.successor = None
+        if old.exited or old.state is State.STOPPING:
+            return
+        self.log.debug("replacement ready, stopping the old worker", pid=old.pid, replacement=successor.pid,
+                       busy=old.job is not None)
+        if old.job is None:
+            if old in self.free:
+                self.free.remove(old)
+            old.stop(old.retire_reason)
+        # busy: release() stops it after its request (retire_reason, no successor)
+
+    def _replacement_failed(self, successor: Worker) -> None:
+        """A warm replacement exited before it was ready: retire the old worker
+        without one (what happened before warm replacement); _maintain respawns."""
+        old, successor.replaces = successor.replaces, None
+        if old is None or old.successor is not successor:
+            return
+        old.successor = None
+        if self.stopping or old.exited or old.state is State.STOPPING:
+            return
+        self.log.warn("replacement worker exited before it was ready, retiring the old worker without one",
+                      pid=old.pid, replacement=successor.pid, reason=(old.retire_reason or State.STOPPED).label)
+        if old.job is None:
+            if old in self.free:
+                self.free.remove(old)
+            old.stop(old.retire_reason)
+
+    def _start_deferred(self) -> None:
+        """The previous warm replacement is over: start the next one that is due."""
+        while self._deferred and self._warming is None and not self.stopping:
+            worker = next(iter(self._deferred))
+            reason, label = self._deferred.pop(worker)
+            if worker.exited or worker.retire_reason is not None or worker.state not in (State.READY,
+                                                                                         State.WORKING):
+                continue
+            self._retire(worker, reason, label)
 
     def on_stop_requested(self, worker: Worker, job: Job) -> None:
         self.log.debug("worker asked to be stopped, retrying its request", pid=worker.pid)
@@ -258,12 +394,20 @@ class WorkerPool:
             if ready >= self.target:
                 self._ready_waiter.set_result(None)
         self.release(worker)
+        if worker.replaces is not None:
+            self._replacement_ready(worker)
         self._notify()
 
     def on_worker_exit(self, worker: Worker) -> None:
         self.workers.pop(worker.pid, None)
         if worker in self.free:
             self.free.remove(worker)
+        if self.active_limit:
+            self.loop.call_soon(self._dispatch_waiters)  # its slot is free (after its job's answer)
+        self._deferred.pop(worker, None)
+        if worker.replaces is not None:
+            self._replacement_failed(worker)
+        worker.successor = None
         booting = worker.state is State.INACTIVE and worker.retire_reason is None
         code = worker.exit_code
         if booting and worker.surge and not self.stopping:
@@ -289,6 +433,9 @@ class WorkerPool:
                 self._drained.set_result(None)
             return
         self._maintain()
+        if self._warming is worker:
+            self._warming = None
+            self._start_deferred()
 
     def _boot_failed(self, message: str, fatal: bool = True) -> None:
         self.boot_failures += 1
@@ -406,8 +553,9 @@ class WorkerPool:
         self.target -= 1
         self.log.info("removing a worker", pool=self.name, num_workers=self.target)
         # Prefer the least recently used idle worker, then a booting one, then the busy one started last.
-        if self.free:
-            victim = self.free[0]
+        idle = [w for w in self.free if w.retire_reason is None]  # not one waiting for its replacement
+        if idle:
+            victim = idle[0]
         else:
             booting = [w for w in candidates if w.state is State.INACTIVE]
             victim = booting[0] if booting else max(candidates, key=lambda w: w.exec_started)

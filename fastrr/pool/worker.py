@@ -72,6 +72,10 @@ class Worker:
         self.ttl = ttl  # the supervisor's ttl for this worker (jittered), 0: none
         self.generation = generation  # bumped by every reset: older workers are replaced
         self.surge = False  # spawned by a rolling reset on top of the pool's size
+        # Warm replacement (pool._retire): the worker booting to take this one's
+        # place, and on that worker the one it replaces.
+        self.successor: Worker | None = None
+        self.replaces: Worker | None = None
         self.killed = False  # we sent SIGKILL (exec_ttl, boot_timeout, protocol error, stop timeout)
         self.job: Job | None = None
         self.relay: FdRelay | None = None

@@ -77,14 +77,15 @@ class Arbiter:
         task.add_done_callback(self._tasks.discard)
 
     def start_active_limit(self) -> ActiveLimitController | None:
-        """http.pool.active_limit on the C engine: a fixed cap, or (auto) the controller that
-        caps the running workers at the core count while the server saturates its cores."""
+        """http.pool.active_limit: a fixed cap, or (auto) the controller that caps the
+        running workers at the core count while the server saturates its cores."""
+        assert self.pool is not None and self.config.http is not None
+        pool = self.pool
         limit = self.config.http.pool.active_limit
-        if not isinstance(self.pool, EnginePool) or limit == 0:
+        if limit == 0:
             return None
-        engine = self.pool.engine
         if limit > 0:
-            engine.set_active_limit(limit)
+            pool.set_active_limit(limit)
             return None
         log = self.log.named("pool")
 
@@ -95,7 +96,7 @@ class Arbiter:
             else:
                 log.debug("active worker limit lifted", cpu_share=round(share, 2))
 
-        controller = ActiveLimitController(lambda: list(self.pool.workers), engine.set_active_limit, on_change)
+        controller = ActiveLimitController(lambda: list(pool.workers), pool.set_active_limit, on_change)
         controller.start()
         return controller
 
@@ -197,7 +198,7 @@ class Arbiter:
             await self._stop.wait()
             if limiter is not None:
                 await limiter.stop()
-                self.pool.engine.set_active_limit(0)  # draining: every worker may finish the queue
+                self.pool.set_active_limit(0)  # draining: every worker may finish the queue
             await self.http.stop()
             await self.pool.stop()
             self.log.info("fastrr stopped")

@@ -1,4 +1,4 @@
-"""http.pool.active_limit on the C engine, end to end with real PHP workers:
+"""http.pool.active_limit on either front, end to end with real PHP workers:
 a fixed cap serializes requests beyond it; `auto` caps the running workers at
 the server's cores while its processes saturate them (CPU-bound requests) and
 lifts the cap as soon as they do not (requests waiting on I/O run side by
@@ -17,8 +17,6 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-ENGINE = {"engine": "c"}
-
 
 def sleep_all(server, n: int, ms: int) -> float:
     """n concurrent /sleep requests; the wall time until the last answer."""
@@ -32,7 +30,7 @@ def sleep_all(server, n: int, ms: int) -> float:
 
 
 def test_fixed_limit_serializes_beyond_it(fastrr):
-    server = fastrr.start({"http": {**ENGINE, "pool": {"num_workers": 3, "active_limit": 1}}}, workers=3)
+    server = fastrr.start({"http": {"pool": {"num_workers": 3, "active_limit": 1}}}, workers=3)
     server.wait_workers(3)
     assert sleep_all(server, 3, 300) >= 0.85  # one at a time: 3 x 300 ms
     pids = {httpx.get(server.url("/pid")).json()["pid"] for _ in range(6)}
@@ -40,7 +38,7 @@ def test_fixed_limit_serializes_beyond_it(fastrr):
 
 
 def test_off_runs_every_worker(fastrr):
-    server = fastrr.start({"http": {**ENGINE, "pool": {"num_workers": 3, "active_limit": "off"}}}, workers=3)
+    server = fastrr.start({"http": {"pool": {"num_workers": 3, "active_limit": "off"}}}, workers=3)
     server.wait_workers(3)
     assert sleep_all(server, 3, 400) < 1.0  # side by side
 
@@ -85,7 +83,7 @@ def test_auto_caps_cpu_bound_load_at_the_cores_and_lifts_for_io(fastrr):
     cpus = sorted(os.sched_getaffinity(0))
     load_cpus = {cpus[-1]} if len(cpus) > 1 else {cpus[0]}  # the load beside the server where possible
     with pinned({cpus[0]}):  # the server and its workers inherit: one core
-        server = fastrr.start({"http": {**ENGINE, "pool": {"num_workers": 4}},
+        server = fastrr.start({"http": {"pool": {"num_workers": 4}},
                                "logs": {"level": "debug", "encoding": "json"}}, workers=4)
         server.wait_workers(4)
     stop = threading.Event()

@@ -335,3 +335,81 @@ def test_signals_hup_resets_ttin_ttou_scale(fastrr):
     server.proc.send_signal(signal.SIGTTOU)
     server.wait_workers(2)
     assert httpx.get(server.url("/hello"), timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_ttl_replacement_is_warm(fastrr, workers):
+    """ttl recycling spawns the replacement first: with slow-booting workers
+    and continuous traffic nobody gets a 503/502 or waits for a boot, the
+    workers do change, and the pool never holds more than num_workers + 1
+    processes (replacements run one at a time)."""
+    boot = 0.4
+    cfg, address = with_rpc(pool_cfg(allocate_timeout="20s", supervisor={"ttl": "1s", "watch_tick": "100ms"}))
+    server = fastrr.start(cfg, workers=workers, script="slowboot.php", env={"BOOT_MS": str(int(boot * 1000))})
+    first = server.wait_workers(workers)
+    counts: list[int] = []
+    sampling = threading.Event()
+
+    def sample() -> None:
+        while not sampling.is_set():
+            counts.append(len(server.worker_pids()))
+            time.sleep(0.01)
+
+    load = Load()
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        sampler = ex.submit(sample)
+        try:
+            run_load(load, server.url("/pid"), clients=workers, duration=5.0, per_client=100000)
+        finally:
+            sampling.set()
+        sampler.result(timeout=10)
+    print(f"\nwarm ttl, {workers} worker(s): {load.summary()} processes max={max(counts)} "
+          f"workers seen={len(load.pids)}")
+    assert not load.errors, load.errors[:5]
+    assert set(load.statuses) == {200}, load.statuses
+    assert max(load.latencies) < boot / 2, load.summary()
+    assert len(load.pids) >= workers + 3 and set(load.pids) - first  # several recycles happened
+    assert max(counts) <= workers + 1, Counter(counts)
+    assert stats(address)["recycled"]["ttlReached"] >= 3
+
+
+def test_warm_replacement_that_fails_to_boot_falls_back(fastrr, tmp_path):
+    """ttl's replacement dies while booting: the old worker is retired without
+    one (logged), the pool respawns with backoff and recovers once boots work."""
+    script, marker = _switchable_worker(tmp_path)
+    cfg, _ = with_rpc({"server": {"command": f"php {script}"}, **supervisor_cfg(ttl="1s", watch_tick="100ms")})
+    server = fastrr.start(cfg, workers=1)
+    (old,) = server.wait_workers(1)
+    marker.touch()
+    wait_until(lambda: "replacement worker exited before it was ready" in server.output(), timeout=20,
+               what="the failed replacement to be reported")
+    marker.unlink()
+    wait_until(lambda: (p := server.worker_pids()) and old not in p and len(p) == 1, timeout=20,
+               what="a working replacement")
+    assert server.proc.poll() is None
+    assert httpx.get(server.url("/pid"), timeout=20).json()["pid"] != old
+    assert "simulated broken deploy" in server.output()
+
+
+def test_memory_replacement_after_a_request_is_warm(fastrr):
+    """The worker that crossed max_worker_memory in a request serves on until
+    its (slow-booting) replacement is ready: the next requests do not wait."""
+    boot = 0.6
+    cfg, address = with_rpc(supervisor_cfg(max_worker_memory=40, watch_tick="1h"))
+    server = fastrr.start(cfg, workers=1, script="slowboot.php", env={"BOOT_MS": str(int(boot * 1000))})
+    (pid,) = server.wait_workers(1)
+    with httpx.Client(base_url=server.base, timeout=20) as client:
+        assert client.get("/memory?mb=40").json()["pid"] == pid
+        served = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            r = client.get("/pid")
+            served.append((r.json()["pid"], time.monotonic() - started))
+            if served[-1][0] != pid:
+                break
+    assert served[0][0] == pid  # the old worker served on while its replacement booted
+    assert served[-1][0] != pid, "not replaced"
+    assert max(t for _, t in served) < boot / 2, served[-5:]
+    wait_until(lambda: server.worker_pids() == {served[-1][0]}, what="the old worker to exit")
+    assert stats(address)["recycled"] == {"maxMemoryReached": 1}

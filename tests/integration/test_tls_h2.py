@@ -11,6 +11,8 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import h2.config
@@ -18,6 +20,9 @@ import h2.connection
 import h2.events
 import httpx
 import pytest
+
+import fastrr._core as C
+from tests.conftest import WORKERS, worker_cmd
 
 needs_h2load = pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load (Debian nghttp2-client) missing")
 
@@ -52,13 +57,25 @@ class TlsServer:
         return self.server.url(path)
 
 
-def start_tls(fastrr, certs, http: dict | None = None, ssl_extra: dict | None = None, **kw) -> TlsServer:
+def start_tls(fastrr, certs, http: dict | None = None, ssl_extra: dict | None = None,
+              config_extra: dict | None = None, **kw) -> TlsServer:
     from tests.conftest import free_port
     tls_port = free_port()
     cfg = {"http": {"ssl": {"address": f"127.0.0.1:{tls_port}", "cert": str(certs["cert"]),
                             "key": str(certs["key"]), **(ssl_extra or {})},
-                    "http2": {"h2c": True}, **(http or {})}}
+                    "http2": {"h2c": True}, **(http or {})}, **(config_extra or {})}
     server = fastrr.start(cfg, **kw)
+    if kw.get("wait", True):
+        # The plain listener (what fastrr.start waits for) starts listening a moment before the TLS one.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", tls_port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
     return TlsServer(server, tls_port, certs)
 
 
@@ -316,3 +333,145 @@ def test_static_files_over_tls_and_clients_leaving_mid_file(fastrr, certs, tmp_p
         curl("--limit-rate", "2M", "--max-time", "1", "-o", os.devnull, *args, timeout=5)
     assert httpx.get(srv.http("/hello")).json() == {"hello": "world"}
     assert srv.server.proc.poll() is None
+
+
+# -- http.codec: proto over HTTP/2 -------------------------------------------------------------------
+
+H2_CODEC_REQUESTS = [
+    ("GET", "/echo?a=1&b[]=2&b[]=3", {"headers": [("X-Custom", "v1"), ("x-multi", "1"), ("X-MULTI", "2"),
+                                                  ("Cookie", "sess=abc%20def; theme=dark"),
+                                                  ("Cookie", "sess=last; bad name=x")]}),
+    ("POST", "/echo?q=%E2%82%AC", {"data": {"name": "fastrr", "tags[]": ["a", "b"], "user[role]": "admin"}}),
+    ("POST", "/echo", {"files": {"f": ("up.txt", b"file body\x00\xff" * 1000, "text/plain")},
+                       "data": {"k[a]": "v"},
+                       "headers": {"Content-Type": "multipart/form-data; boundary=fastrr-h2-codec"}}),
+    ("POST", "/echo", {"content": b'{"x":[1,2,"\xc3\xa9"]}', "headers": {"Content-Type": "application/json"}}),
+    ("HEAD", "/echo", {}),
+    ("GET", "/headers", {}),
+    ("GET", "/stream?n=5&ms=5", {}),
+    ("GET", "/early-hints", {}),
+    ("GET", "/status?code=204", {}),
+    ("GET", "/nope", {}),
+]
+
+
+def h2_normalise(r: httpx.Response, port: int) -> tuple:
+    assert r.http_version == "HTTP/2"
+    headers = [(k.lower(), v) for k, v in r.headers.multi_items() if k.lower() != "date"]
+    body = r.content.replace(str(port).encode(), b"PORT")
+    if r.headers.get("content-type", "").startswith("application/json"):
+        headers = [(k, v) for k, v in headers if k != "content-length"]  # the pid is in the body
+        if body:
+            data = json.loads(body)
+            data.pop("pid", None)
+            body = json.dumps(data, sort_keys=True).encode()
+    return r.status_code, headers, body
+
+
+def h2_answers(srv: TlsServer, transport: str) -> list[tuple]:
+    if transport == "tls":
+        ctx = ssl.create_default_context(cafile=srv.cacert)
+        client = httpx.Client(http2=True, verify=ctx, timeout=30)
+        url, port = srv.https, srv.tls_port
+    else:  # h2c with prior knowledge
+        client = httpx.Client(http1=False, http2=True, timeout=30)
+        url, port = srv.http, srv.server.port
+    with client:
+        return [h2_normalise(client.request(method, url(path), **kw), port) for method, path, kw in H2_CODEC_REQUESTS]
+
+
+@pytest.mark.parametrize("mode", ["http", "psr7"])
+def test_h2_codec_proto_same_answers_as_json(fastrr, certs, mode):
+    servers = {codec: start_tls(fastrr, certs, http={"codec": codec}, workers=1, env={"APP_MODE": mode})
+               for codec in ("json", "proto")}
+    for transport in ("tls", "h2c"):
+        answers = {codec: h2_answers(srv, transport) for codec, srv in servers.items()}
+        for req, a, b in zip(H2_CODEC_REQUESTS, answers["json"], answers["proto"], strict=True):
+            assert a == b, (transport, req[:2])
+        proto = answers["proto"]
+        echo = json.loads(proto[0][2])
+        assert echo["protocol"] == ("HTTP/2" if mode == "psr7" else "HTTP/2.0")
+        assert echo["headers"]["X-Multi"] == ["1", "2"]
+        assert echo["cookies"] == {"sess": "last", "theme": "dark"}
+        assert echo["query"] == {"a": "1", "b": ["2", "3"]}
+        assert echo["uri"].startswith("https://localhost:PORT/echo?a=1&b" if transport == "tls"
+                                       else "http://127.0.0.1:PORT/echo?a=1&b")
+        form = json.loads(proto[1][2])
+        assert form["parsed"] is True and form["query"] == {"q": "\u20ac"}
+        assert form["parsedBody"] == {"name": "fastrr", "tags": ["a", "b"], "user": {"role": "admin"}}
+        upload = json.loads(proto[2][2])
+        assert upload["parsedBody"] == {"k": {"a": "v"}}
+        assert upload["uploads"]["f"]["size"] == 11000 and upload["uploads"]["f"]["name"] == "up.txt"
+        assert upload["uploads"]["f"]["sha256"] == hashlib.sha256(b"file body\x00\xff" * 1000).hexdigest()
+        assert json.loads(proto[3][2])["body"] == '{"x":[1,2,"\u00e9"]}'
+        assert proto[6][2] == b"".join(b"chunk %d\n" % i for i in range(5))
+        assert json.loads(proto[7][2]) == {"ok": True}
+        assert proto[8][0] == 204 and proto[9][0] == 404
+
+
+@pytest.mark.parametrize(("codec", "flag"), [("json", C.FLAG_JSON), ("proto", C.FLAG_PROTO)])
+@pytest.mark.parametrize("mode", ["http", "psr7"])
+def test_h2_worker_gets_and_replies_in_codec(fastrr, certs, tmp_path, codec, flag, mode):
+    """codec_spy.py between fastrr and the worker: over h2 too, requests go out
+    with the configured codec's flag and the worker answers in kind."""
+    log = tmp_path / "frames.log"
+    cmd = f"{sys.executable} {WORKERS / 'codec_spy.py'} {log} {worker_cmd()}"
+    srv = start_tls(fastrr, certs, http={"codec": codec}, workers=1, env={"APP_MODE": mode},
+                    config_extra={"server": {"command": cmd}})
+    ctx = ssl.create_default_context(cafile=srv.cacert)
+    with httpx.Client(http2=True, verify=ctx, timeout=30) as client:
+        r = client.get(srv.https("/echo?x=1"))
+        assert r.http_version == "HTTP/2" and r.json()["query"] == {"x": "1"}
+        assert client.get(srv.https("/stream?n=7")).text == "".join(f"chunk {i}\n" for i in range(7))
+        assert client.get(srv.https("/early-hints")).json() == {"ok": True}
+    with httpx.Client(http1=False, http2=True, timeout=30) as client:
+        r = client.post(srv.http("/echo"), data={"a": "b"})
+        assert r.http_version == "HTTP/2" and r.json()["parsedBody"] == {"a": "b"}
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        frames = [line.split() for line in log.read_text().splitlines()]
+        if (sum(1 for f in frames if f[0] == "out" and len(f) == 4) >= 1 + 8 + 2 + 1
+                and sum(1 for f in frames if f[0] == "in" and len(f) == 4) >= 4):
+            break
+        time.sleep(0.05)
+    data_in = [f for f in frames if f[0] == "in" and len(f) == 4]  # options [ctx_len]: requests
+    data_out = [f for f in frames if f[0] == "out" and len(f) == 4]
+    assert len(data_in) == 4
+    assert {int(f[1]) for f in data_in} == {flag}
+    assert len(data_out) == 1 + 8 + 2 + 1  # /echo, 7 chunks + the end, 103 + final, /echo
+    assert {int(f[1]) for f in data_out} == {flag}
+
+
+def test_h2_raw_worker_gets_http_v1_request(fastrr, certs):
+    """The exact http.v1.Request an h2 stream becomes (raw_worker.php echoes it),
+    and the worker's protobuf reply (flags 0x80, status only) read as such."""
+    from tests.core import pb_http
+
+    srv = start_tls(fastrr, certs, http={"codec": "proto"}, workers=1, script="raw_worker.php")
+    ctx = ssl.create_default_context(cafile=srv.cacert)
+    with httpx.Client(http2=True, verify=ctx, timeout=30) as client:
+        r = client.post(srv.https("/p/a?x=1&y=%20"), content=b"body",
+                        headers={"X-A": "1", "Cookie": "a=%41; b=2", "Content-Type": "text/plain"})
+    assert r.status_code == 200 and r.http_version == "HTTP/2"
+    assert "content-type" not in r.headers  # raw_worker's protobuf reply: status only
+    m = pb_http.parse_request(r.content)
+    assert m.remote_addr == "127.0.0.1" and m.protocol == "HTTP/2.0" and m.method == "POST"
+    assert m.uri == f"https://localhost:{srv.tls_port}/p/a?x=1&y=%20"
+    assert m.raw_query == "x=1&y=%20" and not m.parsed
+    assert list(m.header["X-A"].value) == [b"1"] and "Host" not in m.header
+    assert {k: list(v.value) for k, v in m.cookies.items()} == {"a": [b"A"], "b": [b"2"]}
+    with httpx.Client(http1=False, http2=True, timeout=30) as client:
+        r = client.get(srv.http("/q"))
+    m = pb_http.parse_request(r.content)
+    assert m.protocol == "HTTP/2.0" and m.uri == f"http://127.0.0.1:{srv.server.port}/q"
+
+
+def test_h2_protocol_patch_of_proto_context():
+    from fastrr.http.h2 import _h2_protocol_proto
+    from tests.core import pb_http
+
+    req = C.parse_request(b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n", 1 << 16)
+    for remote in ("", "10.0.0.1", "r" * 200):  # no remote_addr field; a 1-byte and a 2-byte length
+        ctx = _h2_protocol_proto(C.encode_http_context_proto(req, remote, "https"))
+        m = pb_http.parse_request(ctx)
+        assert (m.remote_addr, m.protocol, m.uri) == (remote, "HTTP/2.0", "https://h/x")

@@ -61,7 +61,7 @@ class PoolConfig:
     exec_ttl: float = DEFAULT_EXEC_TTL
     # fastrr: how many workers may run a request at once (fastrr/pool/active_limit.py).
     # ACTIVE_LIMIT_AUTO: all, unless the server's processes saturate the cores it
-    # may use, then as many as those cores; 0 ("off"): always all; N: at most N.
+    # may use, then one more than those cores; 0 ("off"): always all; N: at most N.
     active_limit: int = -1
 
 

@@ -78,7 +78,7 @@ class Arbiter:
 
     def start_active_limit(self) -> ActiveLimitController | None:
         """http.pool.active_limit: a fixed cap, or (auto) the controller that caps the
-        running workers at the core count while the server saturates its cores."""
+        running workers at one more than the cores while the server saturates them."""
         assert self.pool is not None and self.config.http is not None
         pool = self.pool
         limit = self.config.http.pool.active_limit

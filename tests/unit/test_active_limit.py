@@ -11,18 +11,19 @@ import pytest
 from fastrr.pool.active_limit import ActiveLimit, ActiveLimitController, process_run_seconds
 
 
-def test_no_limit_while_every_worker_has_a_core():
+def test_no_limit_while_the_cap_would_let_every_worker_run():
     policy = ActiveLimit(cores=4)
-    for _ in range(5):
-        assert policy.update(busy_seconds=1.0, period=0.25, workers=4) is False
+    for workers in (4, 5):  # the cap is cores + 1
+        for _ in range(5):
+            assert policy.update(busy_seconds=1.0, period=0.25, workers=workers) is False
     assert policy.limit == 0
 
 
-def test_saturation_must_last_before_the_limit_drops_to_the_cores():
+def test_saturation_must_last_before_the_limit_drops_to_one_more_than_the_cores():
     policy = ActiveLimit(cores=1, confirm=2)
     assert policy.update(0.25, 0.25, workers=4) is False and policy.limit == 0  # one saturated period
-    assert policy.update(0.24, 0.25, workers=4) is True and policy.limit == 1   # the second: limited
-    assert policy.update(0.25, 0.25, workers=4) is False and policy.limit == 1  # stays
+    assert policy.update(0.24, 0.25, workers=4) is True and policy.limit == 2   # the second: limited
+    assert policy.update(0.25, 0.25, workers=4) is False and policy.limit == 2  # stays
 
 
 def test_a_dip_between_saturated_periods_restarts_the_count():
@@ -30,20 +31,20 @@ def test_a_dip_between_saturated_periods_restarts_the_count():
     policy.update(0.5, 0.25, workers=8)
     policy.update(0.4, 0.25, workers=8)   # 80 %: neither saturated nor relaxed
     assert policy.update(0.5, 0.25, workers=8) is False and policy.limit == 0
-    assert policy.update(0.5, 0.25, workers=8) is True and policy.limit == 2
+    assert policy.update(0.5, 0.25, workers=8) is True and policy.limit == 3
 
 
 def test_one_relaxed_period_lifts_the_limit():
     policy = ActiveLimit(cores=1, confirm=1)
-    assert policy.update(0.25, 0.25, workers=4) and policy.limit == 1
-    assert policy.update(0.2, 0.25, workers=4) is False and policy.limit == 1   # 80 %: hold
+    assert policy.update(0.25, 0.25, workers=4) and policy.limit == 2
+    assert policy.update(0.2, 0.25, workers=4) is False and policy.limit == 2   # 80 %: hold
     assert policy.update(0.1, 0.25, workers=4) is True and policy.limit == 0    # 40 %: workers wait on I/O
 
 
-def test_fewer_workers_than_cores_lifts_the_limit():
+def test_scaling_the_workers_down_to_the_cap_lifts_the_limit():
     policy = ActiveLimit(cores=2, confirm=1)
-    assert policy.update(0.5, 0.25, workers=4) and policy.limit == 2
-    assert policy.update(0.5, 0.25, workers=2) and policy.limit == 0  # workers were scaled down
+    assert policy.update(0.5, 0.25, workers=4) and policy.limit == 3
+    assert policy.update(0.5, 0.25, workers=3) and policy.limit == 0
 
 
 def test_process_run_seconds_reads_a_busy_child():
@@ -61,11 +62,11 @@ def test_process_run_seconds_reads_a_busy_child():
 
 
 def test_controller_applies_what_the_policy_decides():
-    """The controller's loop on a scripted clock: two workers, one core; each period the
-    workers use what the script says; saturated twice → limit 1, then idle → lifted."""
+    """The controller's loop on a scripted clock: three workers, one core; each period the
+    workers use what the script says; saturated twice → limit 2, then idle → lifted."""
     applied: list[int] = []
     changes: list[tuple[int, float]] = []
-    per_period = [0.05, 0.05, 0.05, 0.0]  # CPU seconds each worker uses per 0.1 s period
+    per_period = [0.04, 0.04, 0.04, 0.0]  # CPU seconds each worker uses per 0.1 s period
     state = {"wall": 0.0, "step": 0, "cpu": 0.0}
 
     def run_seconds(pid: int) -> float:
@@ -75,7 +76,7 @@ def test_controller_applies_what_the_policy_decides():
         return state["wall"]
 
     async def scenario() -> None:
-        ctl = ActiveLimitController(lambda: [1, 2], applied.append, lambda n, share: changes.append((n, share)),
+        ctl = ActiveLimitController(lambda: [1, 2, 3], applied.append, lambda n, share: changes.append((n, share)),
                                     cores=1, period=0.001, run_seconds=run_seconds, front_seconds=lambda: 0.0,
                                     clock=clock)
         original = ctl._sample_workers
@@ -96,8 +97,8 @@ def test_controller_applies_what_the_policy_decides():
         await ctl.stop()
 
     asyncio.run(scenario())
-    assert applied == [1, 0]
-    assert changes[0][0] == 1 and changes[0][1] == pytest.approx(1.0)
+    assert applied == [2, 0]
+    assert changes[0][0] == 2 and changes[0][1] == pytest.approx(1.2)
     assert changes[1] == (0, 0.0)
 
 

@@ -289,6 +289,15 @@ def format_sample(kind: str, s: dict[str, float]) -> str:
             f"{s['cpu_us']:.0f} µs/req{front}  other load {s['other_load_cores']:.2f}{where}{extra}")
 
 
+def _portable_path(path: Path) -> str:
+    """A path for the results file that says nothing about this machine: relative to the
+    tree when inside it, else only its last component."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return f".../{path.name}"
+
+
 def run(options: Options, log: Callable[[str], None] = print, plain_progress: bool = False) -> dict:
     """Runs the whole benchmark and returns the results document (see report.py for its use)."""
     env.ensure_packages(log)
@@ -301,7 +310,7 @@ def run(options: Options, log: Callable[[str], None] = print, plain_progress: bo
     doc: dict[str, Any] = {
         "schema": SCHEMA,
         "started": _dt.datetime.fromtimestamp(started).astimezone().isoformat(timespec="seconds"),
-        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()},
+        "options": {k: (_portable_path(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()},
         "environment": env.describe_machine(ROOT, servers.php_binary(), servers.fpm_binary()),
         "layouts": [{"mode": lay.mode, "description": lay.describe()} for lay in layouts],
         "points": [], "checks": [], "failures": [], "profiles": [],

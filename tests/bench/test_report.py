@@ -88,3 +88,10 @@ def test_plots_are_written(doc, tmp_path):
     paths = plot.plot_all(doc, tmp_path)
     assert [p.name for p in paths] == ["rps.png", "latency.png", "cpu.png"]
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)
+
+
+def test_paths_in_results_say_nothing_about_the_machine(tmp_path):
+    from fastrr.benchmark.apps import ROOT
+
+    assert runner._portable_path(ROOT / "bench" / "results" / "full") == "bench/results/full"
+    assert runner._portable_path(tmp_path / "out") == ".../out"

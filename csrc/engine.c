@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -467,50 +468,50 @@ static PyObject *Engine_add_worker(EngineObject *self, PyObject *args, PyObject 
     Py_RETURN_NONE;
 }
 
-static PyObject *Engine_stop_worker(EngineObject *self, PyObject *arg)
+/* The methods whose one argument is an integer for cmd.id: runs the command
+ * and leaves its result in *result. -1 with an exception set on failure. */
+static int run_id_cmd(EngineObject *self, PyObject *arg, int op, long long min, const char *range_error,
+                      long long *result)
 {
     long long id = PyLong_AsLongLong(arg);
     if (id == -1 && PyErr_Occurred())
-        return NULL;
+        return -1;
+    if (id < min) {
+        PyErr_SetString(PyExc_ValueError, range_error);
+        return -1;
+    }
     fe_cmd cmd;
     memset(&cmd, 0, sizeof(cmd));
-    cmd.op = FE_CMD_STOP_WORKER;
+    cmd.op = op;
     cmd.id = id;
     if (run_cmd(self, &cmd) < 0)
+        return -1;
+    *result = cmd.result;
+    return 0;
+}
+
+static PyObject *Engine_stop_worker(EngineObject *self, PyObject *arg)
+{
+    long long result;
+    if (run_id_cmd(self, arg, FE_CMD_STOP_WORKER, LLONG_MIN, "", &result) < 0)
         return NULL;
-    return PyLong_FromLongLong(cmd.result);
+    return PyLong_FromLongLong(result);
 }
 
 static PyObject *Engine_set_active_limit(EngineObject *self, PyObject *arg)
 {
-    long long limit = PyLong_AsLongLong(arg);
-    if (limit == -1 && PyErr_Occurred())
-        return NULL;
-    if (limit < 0) {
-        PyErr_SetString(PyExc_ValueError, "active limit must be >= 0 (0: no limit)");
-        return NULL;
-    }
-    fe_cmd cmd;
-    memset(&cmd, 0, sizeof(cmd));
-    cmd.op = FE_CMD_SET_ACTIVE_LIMIT;
-    cmd.id = limit;
-    if (run_cmd(self, &cmd) < 0)
+    long long result;
+    if (run_id_cmd(self, arg, FE_CMD_SET_ACTIVE_LIMIT, 0, "active limit must be >= 0 (0: no limit)", &result) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
 
 static PyObject *Engine_resume_worker(EngineObject *self, PyObject *arg)
 {
-    long long id = PyLong_AsLongLong(arg);
-    if (id == -1 && PyErr_Occurred())
+    long long result;
+    if (run_id_cmd(self, arg, FE_CMD_RESUME_WORKER, LLONG_MIN, "", &result) < 0)
         return NULL;
-    fe_cmd cmd;
-    memset(&cmd, 0, sizeof(cmd));
-    cmd.op = FE_CMD_RESUME_WORKER;
-    cmd.id = id;
-    if (run_cmd(self, &cmd) < 0)
-        return NULL;
-    return PyBool_FromLong(cmd.result > 0);
+    return PyBool_FromLong(result > 0);
 }
 
 static PyObject *Engine_remove_worker(EngineObject *self, PyObject *args, PyObject *kwds)

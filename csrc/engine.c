@@ -72,6 +72,28 @@ static void engine_free(fe_engine *e)
     free(e);
 }
 
+/* Append a command to the engine's queue. Only the first one into an empty
+ * queue wakes the engine: run_commands reads the eventfd before it takes the
+ * queue, so a non-empty queue is one the engine has yet to take, this command
+ * included. */
+static void post_cmd(fe_engine *e, fe_cmd *cmd)
+{
+    cmd->next = NULL;
+    pthread_mutex_lock(&e->mu);
+    int was_empty = e->cmd_head == NULL;
+    if (e->cmd_tail)
+        e->cmd_tail->next = cmd;
+    else
+        e->cmd_head = cmd;
+    e->cmd_tail = cmd;
+    pthread_mutex_unlock(&e->mu);
+    if (was_empty) {
+        uint64_t one = 1;
+        ssize_t r = write(e->cmd_fd, &one, sizeof(one));
+        (void)r;
+    }
+}
+
 /* Post a command and wait for the engine thread to have run it. */
 static int run_cmd(EngineObject *self, fe_cmd *cmd)
 {
@@ -80,19 +102,9 @@ static int run_cmd(EngineObject *self, fe_cmd *cmd)
         PyErr_SetString(PyExc_RuntimeError, "the engine is closed");
         return -1;
     }
-    cmd->next = NULL;
     cmd->done = 0;
     Py_BEGIN_ALLOW_THREADS
-    pthread_mutex_lock(&e->mu);
-    if (e->cmd_tail)
-        e->cmd_tail->next = cmd;
-    else
-        e->cmd_head = cmd;
-    e->cmd_tail = cmd;
-    pthread_mutex_unlock(&e->mu);
-    uint64_t one = 1;
-    ssize_t r = write(e->cmd_fd, &one, sizeof(one));
-    (void)r;
+    post_cmd(e, cmd);
     pthread_mutex_lock(&e->mu);
     while (!cmd->done)
         pthread_cond_wait(&e->cv, &e->mu);
@@ -636,19 +648,7 @@ static PyObject *static_cmd(EngineObject *self, long long token, int status, con
     cmd->text2_len = (size_t)body_len;
     cmd->offset = offset;
     cmd->count = count;
-    pthread_mutex_lock(&e->mu);
-    int was_empty = e->cmd_head == NULL;
-    if (e->cmd_tail)
-        e->cmd_tail->next = cmd;
-    else
-        e->cmd_head = cmd;
-    e->cmd_tail = cmd;
-    pthread_mutex_unlock(&e->mu);
-    if (was_empty) { /* else the engine has not taken the queue yet: it will take this too */
-        uint64_t one = 1;
-        ssize_t r = write(e->cmd_fd, &one, sizeof(one));
-        (void)r;
-    }
+    post_cmd(e, cmd);
     Py_RETURN_NONE;
 }
 

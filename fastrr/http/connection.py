@@ -55,6 +55,7 @@ BODY_URLENCODED = _core.BODY_URLENCODED
 BODY_MULTIPART = _core.BODY_MULTIPART
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+SWITCHING_TO_H2C = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
 PIPELINE_BUFFER_LIMIT = 1 << 20
 LINGER_SECONDS = 2.0
 
@@ -193,6 +194,9 @@ class HttpConnection(asyncio.Protocol):
                 if req is None:
                     return
                 del self.buf[:req.head_len]
+                if cfg.http2.h2c and self.scheme == "http" and req.content_length <= 0 \
+                        and not req.chunked and self._upgrade_to_h2c(req):
+                    return
                 self.req = req
                 if req.chunked:
                     self.decoder = _core.ChunkedDecoder(cfg.max_body_bytes)
@@ -556,11 +560,30 @@ class HttpConnection(asyncio.Protocol):
         """ALPN chose h2, or an h2c client sent the preface: hand the transport over."""
         from fastrr.http.h2 import H2Connection
 
+        self._hand_over(H2Connection(self.server, self.scheme, self.remote, self.peer), data)
+
+    def _upgrade_to_h2c(self, req: _core.Request) -> bool:
+        """`Upgrade: h2c` on a request without a body (RFC 7540 §3.2): 101, then
+        the request is answered as stream 1 of an HTTP/2 connection. Requests
+        with a body, or with settings that do not decode, stay on HTTP/1.1 (a
+        server may ignore an upgrade)."""
+        from fastrr.http.h2 import H2Connection, upgrade_headers, upgrade_settings
+
+        settings = upgrade_settings(req)
+        if settings is None:
+            return False
+        proto = H2Connection(self.server, self.scheme, self.remote, self.peer)
+        if not proto.accept_upgrade(settings, upgrade_headers(req)):
+            return False
+        self.transport.write(SWITCHING_TO_H2C)  # type: ignore[union-attr]
+        self._hand_over(proto, bytes(self.buf))  # the client's preface may be here already
+        return True
+
+    def _hand_over(self, proto: asyncio.Protocol, data: bytes) -> None:
         self.buf.clear()
         self.busy = True
         self.closed = True  # this object is done; the H2 protocol owns the transport now
         self.server.connections.discard(self)
-        proto = H2Connection(self.server, self.scheme, self.remote, self.peer)
         assert self.transport is not None
         self.transport.set_protocol(proto)
         proto.connection_made(self.transport)

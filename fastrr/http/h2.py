@@ -1,4 +1,4 @@
-"""HTTP/2 (over TLS with ALPN `h2`, or h2c with prior knowledge) on the h2 library.
+"""HTTP/2 (over TLS with ALPN `h2`; h2c with prior knowledge or `Upgrade: h2c`) on the h2 library.
 
 Data flow: data_received → h2 events → per stream: headers become an HTTP/1.1
 head that the C parser turns into a `_core.Request` (so the context encoder,
@@ -22,11 +22,15 @@ Rules of this file:
   file only as far as the window allows.
 - Request bodies are acknowledged (WINDOW_UPDATE) as soon as they are
   consumed: buffered (bounded by max_request_size) or written to disk.
+- A stream over max_concurrent_streams is refused on its own (RST_STREAM
+  REFUSED_STREAM, RFC 9113 §5.1.2); the connection and its other streams go on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import html
 import os
 import time
@@ -39,6 +43,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 from h2.errors import ErrorCodes
+from hyperframe.frame import HeadersFrame
 
 from fastrr import _core
 from fastrr.http.errors import REASONS
@@ -58,8 +63,62 @@ FILE_READ = 256 << 10
 PRE_ACK_STREAMS = 256
 DISCARD_LIMIT = 64 << 20
 _SKIP_REQUEST = {b"host", b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding",
-                 b"upgrade", b"te", b"cookie"}
+                 b"upgrade", b"te", b"cookie", b"http2-settings"}
 _SKIP_RESPONSE = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"}
+
+
+class _RefusingH2(h2.connection.H2Connection):
+    """h2 treats a HEADERS frame over our MAX_CONCURRENT_STREAMS as an error of
+    the whole connection (GOAWAY: every stream on it fails). RFC 9113 §5.1.2
+    allows a stream error instead, which is what clients retry on: the frame is
+    still decoded (the HPACK table must stay in step with the client), the
+    stream is opened and at once reset with REFUSED_STREAM, and its request is
+    never seen by the server."""
+
+    _refusing = False
+
+    @property
+    def open_inbound_streams(self) -> int:
+        return 0 if self._refusing else super().open_inbound_streams
+
+    def _receive_headers_frame(self, frame: HeadersFrame):  # type: ignore[no-untyped-def]
+        if frame.stream_id in self.streams or \
+                self.open_inbound_streams < self.local_settings.max_concurrent_streams:
+            return super()._receive_headers_frame(frame)
+        self._refusing = True
+        try:
+            frames, events = super()._receive_headers_frame(frame)
+        finally:
+            self._refusing = False
+        frames += self.streams[frame.stream_id].reset_stream(ErrorCodes.REFUSED_STREAM)
+        return frames, [e for e in events if getattr(e, "stream_id", None) != frame.stream_id]
+
+
+def upgrade_settings(req: _core.Request) -> bytes | None:
+    """The HTTP2-Settings payload of an `Upgrade: h2c` request (RFC 7540 §3.2),
+    or None when the request does not ask for h2c or its settings do not decode
+    (then the upgrade is ignored and the request served on HTTP/1.1)."""
+    upgrade = req.get_header(b"upgrade")
+    settings = req.get_header(b"http2-settings")
+    if upgrade is None or settings is None:
+        return None
+    if b"h2c" not in [token.strip().lower() for token in upgrade.split(b",")]:
+        return None
+    try:
+        raw = base64.b64decode(settings + b"=" * (-len(settings) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) % 6:
+        return None  # a SETTINGS payload is a list of 6-byte entries
+    return base64.urlsafe_b64encode(raw)
+
+
+def upgrade_headers(req: _core.Request) -> list[tuple[bytes, bytes]]:
+    """The HTTP/1.1 request that asked for h2c, as the h2 header list of stream 1."""
+    headers = [(b":method", req.method.encode("latin-1")), (b":path", req.target.encode("latin-1")),
+               (b":scheme", b"http"), (b":authority", (req.host or "").encode("latin-1"))]
+    headers += [(name.lower(), value) for name, value in req.headers]
+    return headers
 
 
 class H2Stream:
@@ -243,7 +302,7 @@ class H2Connection(asyncio.Protocol):
         self.peer = peer
         self.transport: asyncio.Transport | None = None
         cfg = server.cfg
-        self.h2 = h2.connection.H2Connection(config=h2.config.H2Configuration(
+        self.h2 = _RefusingH2(config=h2.config.H2Configuration(
             client_side=False, header_encoding=None, validate_inbound_headers=True))
         # Clients may open streams before they have our SETTINGS; h2 would
         # treat a stream over its current limit as a connection error. So the
@@ -263,6 +322,18 @@ class H2Connection(asyncio.Protocol):
         self.write_paused = False
         self.deadline = 0.0
         self.goaway_sent = False
+        self.upgrade_request: list[tuple[bytes, bytes]] | None = None
+
+    def accept_upgrade(self, settings: bytes, headers: list[tuple[bytes, bytes]]) -> bool:
+        """Before connection_made: become the HTTP/2 side of an `Upgrade: h2c`;
+        `headers` (the upgrading request) is served as stream 1. False when
+        h2 rejects the client's settings: the caller stays on HTTP/1.1."""
+        try:
+            self.h2.initiate_upgrade_connection(settings)
+        except (h2.exceptions.ProtocolError, ValueError):
+            return False
+        self.upgrade_request = headers
+        return True
 
     # -- server registry interface ------------------------------------------------------------
 
@@ -293,11 +364,19 @@ class H2Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         self.server.connections.add(self)  # type: ignore[arg-type]
         self.deadline = self.loop.time() + self.server.cfg.idle_timeout
-        self.h2.initiate_connection()
+        if self.upgrade_request is None:
+            self.h2.initiate_connection()  # (an upgrade did this in accept_upgrade)
         if self.max_streams < PRE_ACK_STREAMS:
             self.h2.update_settings({h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: self.max_streams})
         self.h2.increment_flow_control_window(CONNECTION_WINDOW - 65535)
         self._write()
+        if self.upgrade_request is not None:
+            headers, self.upgrade_request = self.upgrade_request, None
+            self._on_headers(1, headers, True)
+            stream = self.streams.get(1)
+            if stream is not None and not stream.dispatched:
+                self._dispatch(stream)  # h2 sends no StreamEnded for it: the request is complete
+            self.flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True

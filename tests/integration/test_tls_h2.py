@@ -17,7 +17,9 @@ from pathlib import Path
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
+import h2.settings
 import httpx
 import pytest
 
@@ -263,6 +265,27 @@ class RawH2:
         self.sock.sendall(self.conn.data_to_send())
         return sid
 
+    def answers(self, sids: list[int], timeout: float = 20) -> dict[int, tuple[str, object]]:
+        """Pump until every stream in `sids` ended ("body", bytes) or was reset ("reset", error code)."""
+        bodies: dict[int, bytes] = {sid: b"" for sid in sids}
+        done: dict[int, tuple[str, object]] = {}
+        deadline = time.monotonic() + timeout
+        while len(done) < len(sids):
+            assert time.monotonic() < deadline, f"streams still open: {set(sids) - set(done)}"
+            for event in self.pump():
+                sid = getattr(event, "stream_id", None)
+                if sid not in bodies:
+                    continue
+                if isinstance(event, h2.events.DataReceived):
+                    bodies[sid] += event.data
+                    self.conn.acknowledge_received_data(event.flow_controlled_length, sid)
+                    self.sock.sendall(self.conn.data_to_send())
+                elif isinstance(event, h2.events.StreamEnded):
+                    done[sid] = ("body", bodies[sid])
+                elif isinstance(event, h2.events.StreamReset):
+                    done[sid] = ("reset", event.error_code)
+        return done
+
     def close(self) -> None:
         self.sock.close()
 
@@ -295,6 +318,69 @@ def test_settings_and_reset_stream_frees_the_worker(fastrr, certs):
         assert json.loads(body)["pid"] in srv.server.worker_pids()
     finally:
         client.close()
+
+
+def test_streams_over_the_limit_are_refused_alone(fastrr, certs):
+    srv = start_tls(fastrr, certs, http={"http2": {"h2c": True, "max_concurrent_streams": 4}}, workers=2)
+    client = RawH2(srv.server.port)
+    try:
+        for _ in range(20):  # the limit comes in the second SETTINGS frame; pump() acknowledges it
+            if client.conn.remote_settings.max_concurrent_streams == 4:
+                break
+            client.pump()
+        assert client.conn.remote_settings.max_concurrent_streams == 4
+        # Let this client open more streams than the server allows, as a misbehaving one would.
+        client.conn.remote_settings.update({h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 100})
+        client.conn.remote_settings.acknowledge()
+        sids = [client.request("/sleep?ms=200") for _ in range(7)]
+        answers = client.answers(sids)
+        served = [sid for sid in sids if answers[sid][0] == "body"]
+        refused = [sid for sid in sids if answers[sid] == ("reset", h2.errors.ErrorCodes.REFUSED_STREAM)]
+        assert served == sids[:4] and refused == sids[4:], answers
+        assert all(json.loads(answers[sid][1])["slept"] == 200 for sid in served)  # type: ignore[arg-type]
+        # Only those streams were refused: the same connection serves the next request.
+        sid = client.request("/pid")
+        kind, body = client.answers([sid])[sid]
+        assert kind == "body" and json.loads(body)["pid"] in srv.server.worker_pids()  # type: ignore[arg-type]
+    finally:
+        client.close()
+
+
+def test_h2c_upgrade_from_http11(tls):
+    # curl --http2 on http:// asks for `Upgrade: h2c`; the request is answered as stream 1.
+    out = curl("--http2", "-w", "\n%{http_version}", tls.http("/echo?a=1"))
+    body, _, version = out.stdout.rpartition(b"\n")
+    assert version == b"2", out
+    echo = json.loads(body)
+    assert echo["protocol"] == "HTTP/2.0" and echo["uri"] == tls.http("/echo?a=1")
+    assert not {"Upgrade", "Http2-Settings", "Connection"} & set(echo["headers"])
+    # Later requests of the same curl run reuse the upgraded connection.
+    out = curl("--http2", "-w", "\n%{http_version} %{num_connects}\n", tls.http("/hello"), tls.http("/hello"))
+    assert out.stdout == b'{"hello":"world"}\n2 1\n{"hello":"world"}\n2 0\n', out
+    # A request with a body is served on HTTP/1.1 (the upgrade is ignored), body intact.
+    out = curl("--http2", "-w", "\n%{http_version}", "--data-binary", "x" * 5000,
+               "-H", "Content-Type: application/octet-stream", tls.http("/echo"))
+    body, _, version = out.stdout.rpartition(b"\n")
+    assert version == b"1.1" and json.loads(body)["bodyLength"] == 5000
+
+
+def test_h2c_upgrade_with_bad_settings_stays_on_http11(tls):
+    for settings in (b"@@@@", b"AAMA"):  # not base64url; not a whole number of 6-byte settings
+        with socket.create_connection(("127.0.0.1", tls.server.port), timeout=10) as sock:
+            sock.sendall(b"GET /hello HTTP/1.1\r\nHost: t\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                         b"Upgrade: h2c\r\nHTTP2-Settings: " + settings + b"\r\n\r\n")
+            answer = b""
+            while not answer.endswith(b'{"hello":"world"}'):
+                chunk = sock.recv(65536)
+                assert chunk, answer
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer
+
+
+def test_h2c_upgrade_needs_h2c_enabled(fastrr):
+    server = fastrr.start()
+    out = curl("--http2", "-w", "\n%{http_version}", server.url("/hello"))
+    assert out.stdout == b'{"hello":"world"}\n1.1'
 
 
 def test_h2_with_middleware(fastrr, certs, tmp_path):

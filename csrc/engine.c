@@ -161,8 +161,8 @@ static PyObject *event_tuple(const fe_event *ev)
     PyObject *d;
     switch (ev->type) {
     case FE_EV_FAILED:
-        return Py_BuildValue("(sLs#O)", "failed", ev->id, ev->msg ? ev->msg : "", (Py_ssize_t)ev->msg_len,
-                             ev->io ? Py_True : Py_False);
+        return Py_BuildValue("(sLs#OOL)", "failed", ev->id, ev->msg ? ev->msg : "", (Py_ssize_t)ev->msg_len,
+                             ev->io ? Py_True : Py_False, ev->busy ? Py_True : Py_False, ev->execs);
     case FE_EV_EXEC_TTL:
         return Py_BuildValue("(sLs#)", "exec_ttl", ev->id, ev->msg ? ev->msg : "", (Py_ssize_t)ev->msg_len);
     case FE_EV_STOP_REQUESTED: return Py_BuildValue("(sL)", "stop_requested", ev->id);

@@ -98,6 +98,8 @@ typedef struct fe_event {
     char *msg;        /* owned text for FAILED / EXEC_TTL */
     size_t msg_len;
     int io;           /* FAILED: the relay broke (not a protocol error) */
+    int busy;         /* FAILED: a request was on the worker */
+    long long execs;  /* FAILED: requests the worker had completed */
     int nfields;
     fe_field fields[FE_MAX_FIELDS];
 } fe_event;

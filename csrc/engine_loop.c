@@ -174,11 +174,11 @@ void fe_push_event(fe_engine *e, fe_event *ev)
     }
 }
 
-static void push_worker_event(fe_engine *e, int type, long long id, const char *msg, size_t n)
+static fe_event *worker_event(int type, long long id, const char *msg, size_t n)
 {
     fe_event *ev = fe_event_new(type);
     if (ev == NULL)
-        return;
+        return NULL;
     ev->id = id;
     ev->io = type == FE_EV_FAILED && msg != NULL && (strncmp(msg, "relay closed", 12) == 0 ||
                                                     strncmp(msg, "read failed", 11) == 0 ||
@@ -190,7 +190,14 @@ static void push_worker_event(fe_engine *e, int type, long long id, const char *
             ev->msg_len = n;
         }
     }
-    fe_push_event(e, ev);
+    return ev;
+}
+
+static void push_worker_event(fe_engine *e, int type, long long id, const char *msg, size_t n)
+{
+    fe_event *ev = worker_event(type, id, msg, n);
+    if (ev != NULL)
+        fe_push_event(e, ev);
 }
 
 /* A log line for the http logger, or NULL when its level is off. */
@@ -816,9 +823,6 @@ static void conn_submit(fe_engine *e, fe_conn *c)
     c->retries = 0;
     c->stream_started = 0;
     c->stop_sent = 0;
-    c->started_at = e->now;
-    if (e->cfg.access_log)
-        c->started_wall = fe_wall();
     c->status = 0;
     (void)r;
     e->in_flight++;
@@ -965,9 +969,6 @@ static int static_ask(fe_engine *e, fe_conn *c, size_t consume)
     c->st_state = FE_ST_WAIT;
     c->st_token = ++e->static_seq;
     c->st_consume = consume;
-    c->started_at = e->now; /* connection.py _answer_locally */
-    if (e->cfg.access_log)
-        c->started_wall = fe_wall();
     c->status = 0;
     e->in_flight++;
     c->sprev = NULL;
@@ -1167,6 +1168,10 @@ static void conn_process(fe_engine *e, fe_conn *c)
             }
             c->rpos += h->head_len;
             avail = c->rlen - c->rpos;
+            /* The access log's start and elapsed count from the head, body included (as RoadRunner's). */
+            c->started_at = e->now;
+            if (e->cfg.access_log)
+                c->started_wall = fe_wall();
             const RequestObject *r = c->req;
             c->body_left = -1;
             c->chunked_on = 0;
@@ -1696,8 +1701,13 @@ static void worker_lost(fe_engine *e, fe_worker *w, const char *reason, size_t n
         return;
     fe_conn *c = w->conn;
     long long pid = w->id;
+    fe_event *ev = worker_event(FE_EV_FAILED, pid, reason, n);
+    if (ev != NULL) {
+        ev->busy = c != NULL;  /* (the pool tells a worker that left idle from one lost mid-request) */
+        ev->execs = w->execs;
+        fe_push_event(e, ev);
+    }
     worker_forget(e, w);
-    push_worker_event(e, FE_EV_FAILED, pid, reason, n);
     if (c != NULL)
         conn_worker_lost(e, c, pid, 502, reason, n);
 }

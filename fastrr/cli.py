@@ -160,6 +160,8 @@ def _rpc_target(opts: dict[str, Any]) -> tuple[str, str]:
         return _rpc_address(load_config(path, opts["workdir"], opts["overrides"], opts["dotenv"]))
     except ConfigError as exc:
         error = exc
+    if not os.path.exists(path) and any(o.strip().startswith("rpc.listen=") for o in opts["overrides"]):
+        path = os.devnull  # `-o rpc.listen=...` says where: no config file needed
     try:
         raw = load_raw(path, opts["overrides"])
         section = raw.get("rpc")
@@ -246,7 +248,7 @@ def workers(ctx: click.Context, plugins: tuple[str, ...], interactive: bool, **l
     """Show the workers of the plugins (all by default): PID, status, execs, memory, CPU, age."""
     from rich.console import Console, Group
 
-    from fastrr.rpc.render import workers_table
+    from fastrr.rpc.render import exits_lines, workers_table
 
     opts = _merge(ctx, **local)
     target = _rpc_target(opts)
@@ -256,7 +258,9 @@ def workers(ctx: click.Context, plugins: tuple[str, ...], interactive: bool, **l
             names = list(plugins) or _call(client, "informer.List")
             parts: list[Any] = []
             for name in names:
-                parts.extend(workers_table(name, _call(client, "informer.Workers", name)["workers"], time.time()))
+                now = time.time()
+                parts.extend(workers_table(name, _call(client, "informer.Workers", name)["workers"], now))
+                parts.extend(exits_lines(_call(client, "informer.Stats", name).get("exits", []), now))
             return Group(*parts)
 
         if not interactive:

@@ -198,6 +198,10 @@ class HttpConnection(asyncio.Protocol):
                         and not req.chunked and self._upgrade_to_h2c(req):
                     return
                 self.req = req
+                # The access log's start and elapsed count from the head, body included (as RoadRunner's).
+                self.started_at = self.loop.time()
+                if self.server.access_log is not None:
+                    self.started_wall = time.time()
                 if req.chunked:
                     self.decoder = _core.ChunkedDecoder(cfg.max_body_bytes)
                 elif req.content_length > 0:
@@ -315,9 +319,6 @@ class HttpConnection(asyncio.Protocol):
         self.retries = 0
         self.stream_started = False
         self.stop_sent = False
-        self.started_at = self.loop.time()
-        if self.server.access_log is not None:
-            self.started_wall = time.time()
         self.counted = True
         self.server.in_flight += 1
         self.server.pool.submit(self)
@@ -328,9 +329,6 @@ class HttpConnection(asyncio.Protocol):
         resp, answered_by = self.local
         self.local = None
         self.busy = True
-        self.started_at = self.loop.time()
-        if self.server.access_log is not None:
-            self.started_wall = time.time()
         self.counted = True
         self.server.in_flight += 1
         if self.server.pipeline is not None:

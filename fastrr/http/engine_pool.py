@@ -25,7 +25,9 @@ How the base WorkerPool keeps working without being edited:
   max_jobs -> _retire, max_memory -> _retire after _over_memory agrees.
 
 Events (tuples from `Engine.poll_events`, read when `engine.event_fd` is readable):
-  ("failed", pid, reason, io)   the relay broke (io) or the worker broke the protocol
+  ("failed", pid, reason, io, busy, execs)
+                                the relay broke (io) or the worker broke the protocol;
+                                busy: a request was on it; execs: requests it completed
   ("stop_requested", pid)       $worker->stop(); the engine re-ran the request elsewhere
   ("exec_ttl", pid, reason)     the engine answers 504 once the process is gone
   ("max_jobs", pid) / ("max_memory", pid)   held after its request, awaiting stop/resume
@@ -212,6 +214,7 @@ class EnginePool(WorkerPool):
         reason = EXITED.format(code=worker.exit_code) if worker.exited else "worker relay closed"
         self.deferred_stops.discard(worker.pid)
         if not self.engine.closed:
+            self.sync_from_engine()  # its execs and busy state, for the pool's view of how it ended
             self.engine.remove_worker(worker.pid, reason)
 
     def hold_kill_timer(self, worker: Worker) -> None:
@@ -255,6 +258,8 @@ class EnginePool(WorkerPool):
         if kind == "failed":
             # Worker._lost: logs "worker failed" unless stopping, kills; an I/O
             # failure (EOF) is the worker's own end, not our decision.
+            worker.execs = max(worker.execs, event[5])
+            worker.lost_request = worker.lost_request or event[4]
             worker._lost(event[2], eof=event[3])
         elif kind == "stop_requested":
             self.log.debug("worker asked to be stopped, retrying its request", pid=worker.pid)

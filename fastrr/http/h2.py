@@ -442,6 +442,10 @@ class H2Connection(asyncio.Protocol):
 
     def _on_headers(self, stream_id: int, headers: list[tuple[bytes, bytes]], ended: bool) -> None:
         stream = H2Stream(self, stream_id)
+        # The access log's start and elapsed count from the head, body included (as RoadRunner's).
+        stream.started_at = self.loop.time()
+        if self.server.access_log is not None:
+            stream.started_wall = time.time()
         self._read_head(stream, headers, ended)
         if stream.error is not None:
             self._dispatch(stream)  # answer now; the rest of the body is not wanted
@@ -541,9 +545,6 @@ class H2Connection(asyncio.Protocol):
         """The request is complete: answer it locally or hand it to the pool."""
         server = self.server
         stream.dispatched = True
-        stream.started_at = self.loop.time()
-        if server.access_log is not None:
-            stream.started_wall = time.time()
         server.in_flight += 1
         req = stream.req
         if stream.error is not None or req is None:

@@ -16,25 +16,6 @@ from fastrr.log import Logger
 from fastrr.pool.pool import WorkerPool
 
 TICK = 0.5
-PYTHON_FRONT_MIDDLEWARE = ("static", "gzip", "headers", "proxy_ip_parser", "sendfile")
-
-
-def python_front_reasons(cfg: HttpConfig) -> list[str]:
-    """Why this config needs the Python front (empty: a plain HTTP/1.1 engine may serve).
-
-    Multipart is per request: unless `http.raw_body` is true, a request whose
-    Content-Type contains multipart/form-data (with a body; not HEAD/OPTIONS)
-    must be parsed here (fastrr/http/uploads.py), so an engine that cannot
-    parse it must hand such requests to this front or not run at all.
-    """
-    reasons = [f"http.middleware: {name}" for name in cfg.middleware if name in PYTHON_FRONT_MIDDLEWARE]
-    if cfg.ssl is not None:
-        reasons.append("http.ssl (TLS, HTTP/2 over ALPN" + (", redirect)" if cfg.ssl.redirect else ")"))
-    if cfg.http2.h2c:
-        reasons.append("http.http2.h2c")
-    if not cfg.raw_body:
-        reasons.append("multipart/form-data requests (http.raw_body is false)")
-    return reasons
 
 
 class HttpServer:

@@ -44,6 +44,7 @@ import os
 import random
 import socket
 import subprocess
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -60,6 +61,7 @@ MAX_STOP_RETRIES = 8
 MAX_WORKERS = 2048
 TICK = 0.1
 JITTER = 0.1  # max_jobs and ttl are shortened by up to 10% per worker
+EARLY_EXIT_SECONDS = 5.0  # a worker leaving by itself this soon after its handshake counts as a failed boot
 # Soft limits whose worker keeps serving until its replacement is ready (see module doc).
 WARM_REASONS = frozenset({State.TTL_REACHED, State.IDLE_TTL_REACHED, State.MAX_MEMORY_REACHED})
 
@@ -91,7 +93,10 @@ class WorkerPool:
         self.active_limit = 0
         self.target = cfg.num_workers
         self.boot_failures = 0
+        self.early_exits = 0  # workers in a row that left by themselves right after their handshake
         self.last_boot_error = ""
+        # The last workers that ended without being asked to (for informer.Stats / `fastrr workers`).
+        self.recent_exits: deque[dict[str, object]] = deque(maxlen=8)
         self.stopping = False
         self.handshake_frame = _core.encode_frame(_core.FLAG_CONTROL | _core.FLAG_JSON,
                                                   b'{"pid":%d}' % os.getpid())
@@ -150,6 +155,8 @@ class WorkerPool:
         elif ring is not None:
             worker.attach_ring(ring)
             worker.send_handshake()
+        else:
+            worker.watch_stdout()
         self.log.debug("worker spawned", pid=worker.pid)
         return worker
 
@@ -157,9 +164,8 @@ class WorkerPool:
         return sum(1 for w in self.workers.values() if w.state in LIVE and w.retire_reason is None)
 
     def _maintain(self) -> None:
-        self._respawn_timer = None
-        if self.stopping:
-            return
+        if self.stopping or self._respawn_timer is not None:
+            return  # (a respawn is already scheduled: it spawns whatever is missing then)
         missing = self.target - self._live_count()
         if missing <= 0:
             return
@@ -177,7 +183,10 @@ class WorkerPool:
             self._spawn()
 
     async def stop(self) -> None:
-        """Stop every worker gracefully; busy ones finish their request first."""
+        """Stop every worker: the stop frame, SIGKILL for whatever is left after
+        stop_timeout (or destroy_timeout when shorter). The HTTP front drained
+        first (http.shutdown_timeout), so a worker still busy now runs a request
+        whose client was cut: it may finish within that time, not beyond."""
         self.stopping = True
         self._notify()
         if self._respawn_timer is not None:
@@ -191,7 +200,8 @@ class WorkerPool:
         if self.workers:
             self._drained = self.loop.create_future()
             try:
-                await asyncio.wait_for(asyncio.shield(self._drained), self.cfg.destroy_timeout)
+                await asyncio.wait_for(asyncio.shield(self._drained),
+                                       min(self.cfg.destroy_timeout, self.cfg.stop_timeout))
             except TimeoutError:
                 self.log.warn("workers did not stop in time, killing them",
                               pids=sorted(self.workers))
@@ -386,7 +396,9 @@ class WorkerPool:
     # -- worker events -------------------------------------------------------------
 
     def on_worker_ready(self, worker: Worker) -> None:
-        self.boot_failures = 0
+        worker.ready_at = self.loop.time()
+        if not self.early_exits:  # after early exits, only a worker that stays proves the code good (_tick)
+            self.boot_failures = 0
         self.log.debug("worker ready", pid=worker.pid,
                        boot_ms=round((self.loop.time() - worker.spawned_at) * 1000, 1))
         if self._ready_waiter is not None and not self._ready_waiter.done():
@@ -410,19 +422,34 @@ class WorkerPool:
         worker.successor = None
         booting = worker.state is State.INACTIVE and worker.retire_reason is None
         code = worker.exit_code
+        unexpected = not self.stopping and worker.state is not State.STOPPING and not worker.killed
+        if unexpected or (booting and not self.stopping):
+            self.recent_exits.append({"pid": worker.pid, "code": code, "at": int(time.time() * 1e9),
+                                      "error": worker.last_error, "stderr": list(worker.stderr_tail)[-3:]})
         if booting and worker.surge and not self.stopping:
             # A reset's replacement: the reset reports it; the old workers keep serving.
-            self.last_boot_error = (f"worker {worker.pid} exited with code {code} before it was ready"
+            self.last_boot_error = (f"worker {worker.pid} {worker.describe_exit()} before it was ready"
                                     f" ({worker.last_error or 'no handshake'}); stderr: {worker.describe_stderr()}")
             self.log.error("new worker failed to boot during reset", pid=worker.pid, error=self.last_boot_error)
         elif booting and not self.stopping:
-            message = (f"worker {worker.pid} exited with code {code} before it was ready"
+            message = (f"worker {worker.pid} {worker.describe_exit()} before it was ready"
                        f" ({worker.last_error or 'no handshake'}); stderr: {worker.describe_stderr()}")
             # Killed from outside (an operator, the OOM killer) while booting: back
             # off as for a failure, but do not count it towards giving up.
             outside = code is not None and code < 0 and not worker.killed
             self._boot_failed(message, fatal=not outside)
-        elif worker.state is not State.STOPPING and not worker.killed and not self.stopping:
+        elif unexpected and code is not None and code >= 0 and not worker.lost_request \
+                and worker.state is not State.WORKING and not worker.execs \
+                and self.loop.time() - worker.ready_at < EARLY_EXIT_SECONDS:
+            # It passed the handshake, then left by itself, idle, without serving
+            # anything: a script that does not loop on waitRequest(), or one that
+            # dies right after booting. Respawning it at once would spin forever:
+            # it backs off and gives up like a failed boot.
+            self.early_exits += 1
+            self._boot_failed(f"worker {worker.pid} exited with code {code} right after it was ready, before "
+                              f"serving any request (does the script loop on waitRequest()?); "
+                              f"stderr: {worker.describe_stderr()}")
+        elif unexpected:
             self.log.warn("worker exited unexpectedly, respawning", pid=worker.pid,
                           code=code, stderr=list(worker.stderr_tail)[-5:])
         else:
@@ -477,6 +504,9 @@ class WorkerPool:
             elif worker.state is State.INACTIVE and now - worker.spawned_at > self.cfg.boot_timeout:
                 worker.last_error = f"no PID handshake within boot_timeout ({self.cfg.boot_timeout:g}s)"
                 worker.kill()
+        if self.early_exits and any(w.state in (State.READY, State.WORKING) and w.retire_reason is None
+                                    and now - w.ready_at >= EARLY_EXIT_SECONDS for w in self.workers.values()):
+            self.early_exits = self.boot_failures = 0
         if now - self._last_watch >= self.cfg.watch_tick:
             self._last_watch = now
             self._supervise(now)
@@ -530,7 +560,8 @@ class WorkerPool:
 
     def stats(self) -> dict[str, object]:
         return {"target": self.target, "workers": len(self.workers), "ready": len(self.free),
-                "queued": len(self.waiters), "recycled": dict(self.recycled), "generation": self.generation}
+                "queued": len(self.waiters), "recycled": dict(self.recycled), "generation": self.generation,
+                "exits": list(self.recent_exits)}
 
     def add_worker(self) -> None:
         """One more worker (`informer.AddWorker`, SIGTTIN)."""

@@ -47,3 +47,7 @@ _LABELS = {
 
 # States in which a worker counts towards the pool's size: it serves, or will.
 LIVE = frozenset({State.INACTIVE, State.READY, State.WORKING})
+
+# Why the supervisor recycles a worker; shown as its status until it is gone.
+RECYCLE_REASONS = frozenset({State.MAX_JOBS_REACHED, State.IDLE_TTL_REACHED, State.TTL_REACHED,
+                             State.MAX_MEMORY_REACHED, State.EXEC_TTL_REACHED})

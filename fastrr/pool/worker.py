@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from fastrr import _core
 from fastrr.pool.relay import FdRelay, enlarge_pipe
-from fastrr.pool.states import State
+from fastrr.pool.states import RECYCLE_REASONS, State
 
 if TYPE_CHECKING:
     from fastrr.pool.pool import WorkerPool
@@ -66,6 +66,7 @@ class Worker:
         self.created = time.time()
         self.spawned_at = self.loop.time()
         self.last_used = self.spawned_at
+        self.ready_at = 0.0  # loop time of the PID handshake
         self.exec_started = 0.0
         self.execs = 0
         self.max_jobs = max_jobs
@@ -82,8 +83,9 @@ class Worker:
         self.socket: socket.socket | None = None  # socket relays only
         self.reader = _core.FrameReader(MAX_FRAME)
         self.stderr_tail: deque[str] = deque(maxlen=40)
-        self._stderr_partial = b""
+        self._partial: dict[int, bytes] = {}  # output fd -> its unfinished last line
         self.retire_reason: State | None = None
+        self.lost_request = False  # a request was on it when it broke or exited
         self.last_error = ""
         self.exit_code: int | None = None
         self.exited = False
@@ -94,9 +96,7 @@ class Worker:
         self._pidfd = os.pidfd_open(self.pid)
         self.loop.add_reader(self._pidfd, self._on_exit)
         assert proc.stderr is not None
-        self._stderr_fd = proc.stderr.fileno()
-        os.set_blocking(self._stderr_fd, False)
-        self.loop.add_reader(self._stderr_fd, self._read_stderr)
+        self._watch_output(proc.stderr.fileno())
 
     # -- relay -----------------------------------------------------------------
 
@@ -105,6 +105,13 @@ class Worker:
         enlarge_pipe(self.proc.stdin.fileno())
         self.relay = FdRelay(self.loop, self.proc.stdout.fileno(), self.proc.stdin.fileno(),
                              self._on_data, self._relay_broken, owns_fds=False)
+
+    def watch_stdout(self) -> None:
+        """Socket relays: stdout carries no frames, so it is logged like stderr
+        (a worker writing to an unread pipe would block once it is full, and
+        PHP's "Could not open input file" goes there)."""
+        assert self.proc.stdout is not None
+        self._watch_output(self.proc.stdout.fileno())
 
     def attach_socket(self, relay: FdRelay, reader: _core.FrameReader, sock: socket.socket) -> None:
         relay.on_data = self._on_data
@@ -254,6 +261,7 @@ class Worker:
         if self.relay is not None:
             self.relay.close()
         job, self.job = self.job, None
+        self.lost_request = self.lost_request or job is not None
         if self.state is not State.STOPPING and not self.killed:
             self.last_error = reason
             if self.state is not State.INACTIVE:
@@ -276,7 +284,8 @@ class Worker:
             self._statm_fd = -1
         if self._kill_timer is not None:
             self._kill_timer.cancel()  # type: ignore[attr-defined]
-        self._read_stderr(final=True)
+        for fd in list(self._partial):
+            self._read_output(fd, final=True)
         if self.relay is not None:
             self.relay.close()
         if self.socket is not None:
@@ -289,15 +298,22 @@ class Worker:
                     pass
         job, self.job = self.job, None
         if job is not None:
+            self.lost_request = True
             job.on_worker_lost(self, 502, f"worker exited with code {code} during the request")
         self.pool.on_worker_exit(self)
         self._answer_doomed()
 
-    def _read_stderr(self, final: bool = False) -> None:
+    def _watch_output(self, fd: int) -> None:
+        os.set_blocking(fd, False)
+        self._partial[fd] = b""
+        self.loop.add_reader(fd, self._read_output, fd)
+
+    def _read_output(self, fd: int, final: bool = False) -> None:
+        """Relay the worker's stderr (and stdout on socket relays) line by line with its PID."""
         chunks = []
         while True:
             try:
-                data = os.read(self._stderr_fd, 65536)
+                data = os.read(fd, 65536)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:
@@ -308,22 +324,29 @@ class Worker:
             chunks.append(data)
             if not final:
                 break
-        text = self._stderr_partial + b"".join(chunks)
-        lines = text.split(b"\n")
-        self._stderr_partial = lines.pop()
+        lines = (self._partial[fd] + b"".join(chunks)).split(b"\n")
+        self._partial[fd] = lines.pop()
         if final:
-            self.loop.remove_reader(self._stderr_fd)
-            if self._stderr_partial:
-                lines.append(self._stderr_partial)
-                self._stderr_partial = b""
+            self.loop.remove_reader(fd)
+            if self._partial[fd]:
+                lines.append(self._partial[fd])
+            del self._partial[fd]
         for raw in lines:
             line = raw.decode("utf-8", "replace").rstrip("\r")
             if line:
+                if self.state is State.INACTIVE and line.startswith("Could not open input file"):
+                    self.last_error = line  # a socket relay's worker says so on stdout
                 self.stderr_tail.append(line)
                 self.pool.worker_log.info(line, pid=self.pid)
 
     def describe_stderr(self) -> str:
         return " | ".join(self.stderr_tail) if self.stderr_tail else "(no output on stderr)"
+
+    def describe_exit(self) -> str:
+        """How the process ended, for messages: a SIGKILL of ours is not the worker's exit code."""
+        if self.killed:
+            return "was stopped by fastrr"
+        return f"exited with code {self.exit_code}"
 
     # -- accounting ------------------------------------------------------------
 
@@ -345,10 +368,17 @@ class Worker:
 
     @property
     def status(self) -> State:
-        """The state an operator sees: a busy worker marked for retirement is
-        `invalid` (RoadRunner's word for "replaced after this request")."""
-        if self.retire_reason is not None and self.state is State.WORKING:
-            return State.INVALID
+        """The state an operator sees: a worker being recycled by the
+        supervisor shows why until it is gone (maxJobsReached, ttlReached,
+        idleTTLReached, maxMemoryReached, as RoadRunner marks it), also while it
+        finishes its request or waits for its warm replacement; a busy worker
+        replaced for another reason (it asked to stop, a reset) is `invalid`."""
+        reason = self.retire_reason
+        if reason is not None and not self.exited:
+            if reason in RECYCLE_REASONS:
+                return reason
+            if self.state is State.WORKING:
+                return State.INVALID
         return self.state
 
     def info(self) -> dict[str, object]:

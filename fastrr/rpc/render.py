@@ -66,3 +66,20 @@ def workers_table(plugin: str, workers: list[dict[str, Any]], now: float) -> lis
             relative_age(now - int(w.get("created", 0)) / 1e9),
         )
     return [title, table]
+
+
+def exits_lines(exits: list[dict[str, Any]], now: float) -> list[Any]:
+    """Below the table: the last workers that ended without being asked to
+    (`informer.Stats` "exits"), so a crash is not only in the server's log."""
+    if not exits:
+        return []
+    lines: list[Any] = [Text("Recent unexpected worker exits:", "bold")]
+    for e in exits[-5:]:
+        code = e.get("code")
+        how = f"killed by signal {-code}" if isinstance(code, int) and code < 0 else f"exit code {code}"
+        text = f"  {e.get('pid')} {relative_age(now - int(e.get('at', 0)) / 1e9)}: {how}"
+        detail = e.get("error") or " | ".join(e.get("stderr") or [])
+        if detail:
+            text += f" — {detail}"
+        lines.append(Text(text, "red"))
+    return lines

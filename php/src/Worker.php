@@ -39,8 +39,6 @@ final class Worker
     /** The current request already got its final answer. */
     private bool $answered = false;
 
-    private bool $warnedHeaders = false;
-
     /** @var resource|null */
     private static $stderr = null;
 
@@ -123,11 +121,6 @@ final class Worker
             self::log('fastrr: dropped a response sent after the request was already answered');
             return;
         }
-        if (!$this->warnedHeaders && \headers_list() !== []) {
-            $this->warnedHeaders = true;
-            self::log('fastrr: header() has no effect in a worker; return headers in the response instead');
-        }
-
         $header = $payload->header;
         if ($payload->eos) {
             $this->answered = true;

@@ -19,6 +19,7 @@ use Fastrr\Http\HttpWorker;
 use Fastrr\Http\ProtoCodec;
 use Fastrr\Http\PSR7Worker;
 use Fastrr\Http\Request;
+use Fastrr\Http\Uploads;
 use Fastrr\Payload;
 use Fastrr\Relay\Relay;
 use Fastrr\Relay\RelayException;
@@ -689,6 +690,155 @@ test('proto: request decoding and response encoding', function (): void {
     $frame = Frame::decode($relay->sent[0]);
     eq(Frame::CODEC_PROTO, $frame->flags);
     hexEq('08c901', substr($frame->payload, 0, $frame->options[0]));
+});
+
+// ---------------------------------------------------------------- $_FILES layout
+//
+// Every expected array below is what PHP 8.2 (php -S, upload_max_filesize=1K)
+// put in $_FILES for the same multipart form, with only the random tmp_name
+// values replaced.
+
+/** One leaf of the uploads tree as the server sends it. */
+function upload(string $name, string $mime, int $size, int $error, string $tmpName): array
+{
+    return ['name' => $name, 'mime' => $mime, 'size' => $size, 'error' => $error, 'tmpName' => $tmpName];
+}
+
+test('files: a single file `f`', function (): void {
+    eq(
+        ['f' => [
+            'name' => 'a.txt',
+            'full_path' => 'a.txt',
+            'type' => 'text/plain',
+            'tmp_name' => '/tmp/upload1',
+            'error' => 0,
+            'size' => 5,
+        ]],
+        Uploads::toPhpFiles(['f' => upload('a.txt', 'text/plain', 5, 0, '/tmp/upload1')]),
+    );
+    eq([], Uploads::toPhpFiles([]));
+});
+
+test('files: two files under `f[]`', function (): void {
+    eq(
+        ['f' => [
+            'name' => [0 => 'a.txt', 1 => 'b.txt'],
+            'full_path' => [0 => 'a.txt', 1 => 'b.txt'],
+            'type' => [0 => 'text/plain', 1 => 'text/plain'],
+            'tmp_name' => [0 => '/tmp/upload1', 1 => '/tmp/upload2'],
+            'error' => [0 => 0, 1 => 0],
+            'size' => [0 => 5, 1 => 2],
+        ]],
+        Uploads::toPhpFiles(['f' => [
+            upload('a.txt', 'text/plain', 5, 0, '/tmp/upload1'),
+            upload('b.txt', 'text/plain', 2, 0, '/tmp/upload2'),
+        ]]),
+    );
+});
+
+test('files: nested names `docs[a][]` and `docs[b]`', function (): void {
+    eq(
+        ['docs' => [
+            'name' => ['a' => [0 => 'a.txt', 1 => 'b.txt'], 'b' => 'b.txt'],
+            'full_path' => ['a' => [0 => 'a.txt', 1 => 'b.txt'], 'b' => 'b.txt'],
+            'type' => ['a' => [0 => 'text/plain', 1 => 'text/plain'], 'b' => 'text/plain'],
+            'tmp_name' => ['a' => [0 => '/tmp/upload1', 1 => '/tmp/upload2'], 'b' => '/tmp/upload3'],
+            'error' => ['a' => [0 => 0, 1 => 0], 'b' => 0],
+            'size' => ['a' => [0 => 5, 1 => 2], 'b' => 2],
+        ]],
+        Uploads::toPhpFiles(['docs' => [
+            'a' => [
+                upload('a.txt', 'text/plain', 5, 0, '/tmp/upload1'),
+                upload('b.txt', 'text/plain', 2, 0, '/tmp/upload2'),
+            ],
+            'b' => upload('b.txt', 'text/plain', 2, 0, '/tmp/upload3'),
+        ]]),
+    );
+});
+
+test('files: error 4 (no file) and error 1 (too big)', function (): void {
+    // fastrr: empty filename → error 4; over max_file_size → error 1, size 0, no temp file.
+    $expected = [
+        'none' => [
+            'name' => '',
+            'full_path' => '',
+            'type' => '',
+            'tmp_name' => '',
+            'error' => 4,
+            'size' => 0,
+        ],
+        'big' => [
+            'name' => 'big.bin',
+            'full_path' => 'big.bin',
+            'type' => '',
+            'tmp_name' => '',
+            'error' => 1,
+            'size' => 0,
+        ],
+    ];
+    eq($expected, Uploads::toPhpFiles([
+        'none' => upload('', 'application/octet-stream', 0, 4, ''),
+        'big' => upload('big.bin', 'application/octet-stream', 0, 1, ''),
+    ]));
+    // RoadRunner keeps the declared size and may keep a name for failed files; PHP does not.
+    eq($expected['big'], Uploads::toPhpFiles(['big' => upload('big.bin', 'image/png', 3000, 1, '')])['big']);
+    eq(
+        ['name' => 'x.exe', 'full_path' => 'x.exe', 'type' => '', 'tmp_name' => '', 'error' => 8, 'size' => 0],
+        Uploads::toPhpFiles(['x' => upload('x.exe', 'application/x-msdownload', 10, 8, '/tmp/leftover')])['x'],
+    );
+});
+
+test('files: an empty slot among `f[]` and client paths', function (): void {
+    eq(
+        ['f' => [
+            'name' => [0 => 'a.txt', 1 => ''],
+            'full_path' => [0 => 'a.txt', 1 => ''],
+            'type' => [0 => 'text/plain', 1 => ''],
+            'tmp_name' => [0 => '/tmp/upload1', 1 => ''],
+            'error' => [0 => 0, 1 => 4],
+            'size' => [0 => 5, 1 => 0],
+        ]],
+        Uploads::toPhpFiles(['f' => [
+            upload('a.txt', 'text/plain', 5, 0, '/tmp/upload1'),
+            upload('', 'application/octet-stream', 0, 4, ''),
+        ]]),
+    );
+    // filename="C:\foo\bar/file3.txt" (php-src tests/basic/rfc1867_max_file_size.phpt); full_path since PHP 8.1.
+    eq(
+        ['name' => 'file3.txt', 'full_path' => 'C:\\foo\\bar/file3.txt', 'type' => 'text/plain', 'tmp_name' => '/tmp/u', 'error' => 0, 'size' => 1],
+        Uploads::toPhpFiles(['file3' => upload('C:\\foo\\bar/file3.txt', 'text/plain', 1, 0, '/tmp/u')])['file3'],
+    );
+    eq('c.txt', Uploads::toPhpFiles(['d' => upload('dir/sub/c.txt', 'text/plain', 1, 0, '/tmp/u')])['d']['name']);
+    // Fields with no file leaf under them do not appear.
+    eq([], Uploads::toPhpFiles(['e' => [], 'n' => ['x' => []], 's' => 'scalar']));
+});
+
+test('files: Request::getFiles() from a JSON context', function (): void {
+    $ctx = jsonContext([
+        'method' => 'POST',
+        'parsed' => true,
+        'uploads' => [
+            'single' => upload('s.txt', 'text/plain', 3, 0, '/tmp/upload1'),
+            'gallery' => [upload('g.png', 'image/png', 7, 0, '/tmp/upload2')],
+        ],
+    ]);
+    $relay = (new MemoryRelay())->push(requestFrame($ctx, '{}'));
+    $request = (new HttpWorker(new Worker($relay, false)))->waitRequest();
+    eq(
+        [
+            'single' => ['name' => 's.txt', 'full_path' => 's.txt', 'type' => 'text/plain', 'tmp_name' => '/tmp/upload1', 'error' => 0, 'size' => 3],
+            'gallery' => [
+                'name' => [0 => 'g.png'],
+                'full_path' => [0 => 'g.png'],
+                'type' => [0 => 'image/png'],
+                'tmp_name' => [0 => '/tmp/upload2'],
+                'error' => [0 => 0],
+                'size' => [0 => 7],
+            ],
+        ],
+        $request->getFiles(),
+    );
+    eq([], (new Request())->getFiles());
 });
 
 // ---------------------------------------------------------------- PSR-7

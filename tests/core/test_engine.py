@@ -301,9 +301,20 @@ def test_worker_eof_mid_request_is_502(h):
     c = h.client(GET)
     w.request()
     os.close(w.out_w)
-    assert h.wait_event("failed") == ("failed", 1000, "relay closed by the worker (EOF)", True)
+    # (busy: a request was on it; 0 requests completed before)
+    assert h.wait_event("failed") == ("failed", 1000, "relay closed by the worker (EOF)", True, True, 0)
     head, body = read_response(c)
     assert head.startswith(b"HTTP/1.1 502") and body == b"502 Bad Gateway\n"
+
+
+def test_worker_eof_when_idle_says_so_with_its_execs(h):
+    w = h.worker()
+    c = h.client(GET)
+    w.request()
+    w.respond()
+    assert read_response(c)[0].startswith(b"HTTP/1.1 200")
+    os.close(w.out_w)
+    assert h.wait_event("failed") == ("failed", 1000, "relay closed by the worker (EOF)", True, False, 1)
 
 
 def test_garbage_on_stdout_is_a_protocol_failure(h):

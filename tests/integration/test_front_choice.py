@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 
 
 def started_line(server, timeout: float = 10.0) -> dict:
@@ -78,3 +78,21 @@ def test_unknown_engine_is_a_config_error(tmp_path, no_engine_env, option, env):
     assert proc.returncode == 1
     key = "http.engine" if option else "FASTRR_ENGINE"
     assert key in proc.stderr and "rust" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("setting", ["http.ssl", "http.http2.h2c"])
+def test_tls_and_h2c_make_auto_choose_the_python_front(fastrr, no_engine_env, tmp_path, setting):
+    from tests.integration.test_tls_h2 import make_cert
+
+    if setting == "http.ssl":
+        cert, key = make_cert(tmp_path)
+        http = {"ssl": {"address": f"127.0.0.1:{free_port()}", "cert": str(cert), "key": str(key)}}
+    else:
+        http = {"http2": {"h2c": True}}
+    server = fastrr.start({**JSON_LOGS, "http": http})
+    assert httpx.get(server.url("/hello")).json() == {"hello": "world"}
+    assert started_line(server)["front"] == "python"
+    records = [json.loads(line) for line in server.output().splitlines() if line.startswith("{")]
+    choice = next(r for r in records if r["msg"] == "using the python front")
+    assert choice["level"] == "debug" and choice["settings"] == [setting]
+    assert not [r for r in records if r["level"] == "warn"]

@@ -176,6 +176,16 @@ def test_stray_echo_does_not_corrupt_the_pipe(server):
     assert "stray output from app" in server.output()  # it went to the log via stderr
 
 
+def test_php_header_call_has_no_effect_and_the_response_is_intact(fastrr):
+    # php-cli drops header() (php/README.md): only the response's own headers count.
+    server = fastrr.start(workers=1)
+    for _ in range(2):
+        r = httpx.get(server.url("/php-header"))
+        assert r.status_code == 200
+        assert r.json()["pid"] in server.worker_pids()
+        assert "x-php-header" not in r.headers
+
+
 def test_large_bodies_both_ways(server):
     payload = b"z" * (3 * 1024 * 1024)
     r = httpx.post(server.url("/echo"), content=payload, timeout=30)

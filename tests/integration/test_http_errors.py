@@ -136,6 +136,8 @@ def test_full_queue_gives_503_at_once(fastrr):
         r = httpx.get(server.url("/hello"), timeout=10)
         assert r.status_code == 503
         assert b"max_queue_size" in r.content
+        assert r.headers["retry-after"] == "1"
+        assert r.headers["no-workers"] == "true"
         assert first.result().status_code == 200
         assert queued.result().status_code == 200
 
@@ -159,6 +161,26 @@ def test_silent_client_is_dropped_after_read_timeout(fastrr):
         assert data.startswith(b"HTTP/1.1 408")
         assert sock.recv(4096) == b""
         assert time.monotonic() - started < 4
+    assert_still_serving(server)
+
+
+@pytest.mark.parametrize("head, partial", [
+    (b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n", b"only 19 of 100 byte"),
+    (b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n", b"5\r\nhello\r\n10\r\nabc"),
+], ids=["content-length", "chunked"])
+def test_stalled_body_gets_408_after_read_timeout(fastrr, head, partial):
+    server = fastrr.start({"http": {"read_timeout": "1s"}})
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(head + partial)  # the body never finishes
+        started = time.monotonic()
+        data = b""
+        while chunk := sock.recv(4096):  # until the server closes
+            data += chunk
+        waited = time.monotonic() - started
+    assert data.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), data
+    assert b"Connection: close\r\n" in data
+    assert data.endswith(b"\r\n\r\n408 Request Timeout: request not received within read_timeout\n"), data
+    assert 0.9 <= waited < 4, waited
     assert_still_serving(server)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import shutil
 import signal
@@ -195,3 +196,66 @@ def test_vanishing_clients_never_leak_workers(fastrr):
     assert [r.status_code for r in results] == [200, 200]
     assert len({r.json()["pid"] for r in results}) == 2  # both workers free again
     assert time.monotonic() - started < 2.5
+
+
+def json_records(server) -> list[dict]:
+    return [json.loads(line) for line in server.output().splitlines() if line.startswith("{")]
+
+
+def wait_record(server, pred, timeout: float = 10.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [r for r in json_records(server) if pred(r)]
+        if found:
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError(f"no such log record:\n{server.output()}")
+
+
+def test_worker_stderr_is_logged_with_the_workers_pid(fastrr):
+    server = fastrr.start({"logs": {"encoding": "json"}}, workers=1)
+    pid = httpx.get(server.url("/pid")).json()["pid"]
+    assert httpx.get(server.url("/stdout")).json() == {"ok": True}  # echo goes to stderr
+    record = wait_record(server, lambda r: r.get("msg") == "stray output from app")
+    assert record["logger"] == "server" and record["level"] == "info"
+    assert record["pid"] == pid
+    assert pid in server.worker_pids() and pid != server.proc.pid
+
+
+def test_worker_ignoring_stop_is_killed_after_stop_timeout(fastrr):
+    server = fastrr.start({"http": {"pool": {"stop_timeout": "1s", "destroy_timeout": "30s"}}},
+                          script="ignorestop.php", workers=1)
+    pid = httpx.get(server.url("/")).json()["pid"]
+    assert server.worker_pids() == {pid}
+    started = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(20) == 0
+    elapsed = time.monotonic() - started
+    assert "ignorestop: stop frame received, ignoring it" in server.output()  # it got the stop frame
+    assert 0.9 <= elapsed < 4.0, elapsed  # stop_timeout (1s), not destroy_timeout (30s)
+    deadline = time.monotonic() + 5
+    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, f"worker {pid} survived the shutdown"
+        time.sleep(0.05)
+
+
+def test_workdir_flag_runs_workers_there(fastrr, tmp_path):
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "w.php").write_text(f"<?php require '{WORKERS / 'app.php'}';\n")
+    # The config lives elsewhere (the fixture's directory); `php w.php` is found through -w.
+    server = fastrr.start({"server": {"command": "php w.php"}}, workers=1, args=["-w", str(app)])
+    r = httpx.get(server.url("/pid"))
+    assert r.status_code == 200
+    assert psutil.Process(r.json()["pid"]).cwd() == str(app)
+    assert app != server.workdir
+
+
+def test_workers_auto_starts_one_per_cpu(fastrr):
+    server = fastrr.start({"logs": {"encoding": "json"}}, workers=1, args=["--workers", "auto"])
+    cpus = os.cpu_count()
+    assert cpus
+    server.wait_workers(cpus)
+    started = wait_record(server, lambda r: r.get("msg") == "fastrr started")
+    assert started["workers"] == cpus
+    assert httpx.get(server.url("/hello")).json() == {"hello": "world"}

@@ -5,8 +5,10 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import socket
 import subprocess
 import time
+from datetime import datetime
 
 import httpx
 import pytest
@@ -178,6 +180,23 @@ def test_cors_wildcard_origin(fastrr):
     assert httpx.options(server.url("/hello")).json() == {"hello": "world"}
 
 
+@pytest.mark.parametrize("order, on_files", [(["static", "headers"], True), (["headers", "static"], False)],
+                         ids=["headers-outermost", "static-outermost"])
+def test_middleware_order_decides_what_wraps_what(fastrr, tmp_path, order, on_files):
+    """The last middleware listed is the outermost (as RoadRunner): headers listed
+    after static also decorates the files static answers; listed before it, it
+    only sees what passes static on to PHP."""
+    (tmp_path / "pub").mkdir()
+    (tmp_path / "pub" / "a.txt").write_text("file a\n")
+    server = fastrr.start({"http": {"middleware": order, "static": {"dir": str(tmp_path / "pub")},
+                                    "headers": {"response": {"X-Frame-Options": "DENY"}}}})
+    f = httpx.get(server.url("/a.txt"))
+    assert f.status_code == 200 and f.text == "file a\n"
+    assert f.headers.get("x-frame-options") == ("DENY" if on_files else None)
+    php = httpx.get(server.url("/hello"))  # a static miss: PHP answers, through both
+    assert php.json() == {"hello": "world"} and php.headers["x-frame-options"] == "DENY"
+
+
 # -- proxy_ip_parser -------------------------------------------------------------------------------
 
 
@@ -277,3 +296,25 @@ def test_access_log_covers_local_answers(fastrr, tmp_path):
     assert by_uri["/hello?x=1"]["status"] == 200 and by_uri["/hello?x=1"]["user_agent"] == "probe/1"
     assert by_uri["/hello?x=1"]["query"] == "x=1"
     assert [line["method"] for line in lines if line["URI"] == "/hello" and line["status"] == 204] == ["OPTIONS"]
+
+
+@pytest.mark.parametrize("access_logs", [True, False], ids=["access_logs", "http-log"])
+def test_access_log_elapsed_counts_the_request_body(fastrr, access_logs):
+    # A client that takes 0.6 s to send its body: RoadRunner's log counts from
+    # the request head, so elapsed and start include the upload, not only PHP.
+    server = fastrr.start({"http": {"access_logs": access_logs}, "logs": {"level": "info", "encoding": "json"}})
+    before = time.time()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\n"
+                     b"Content-Length: 10\r\nConnection: close\r\n\r\nhello")
+        time.sleep(0.6)
+        sock.sendall(b"world")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 ") and b"helloworld" in answer
+    (line,) = _log_lines(server, "http access log" if access_logs else "http log", 1)
+    assert line["elapsed"] >= 550, line
+    if access_logs:
+        start = datetime.fromisoformat(line["start"]).timestamp()
+        assert before - 0.05 <= start <= before + 0.3, (before, line["start"])

@@ -326,3 +326,43 @@ def test_php_rpc_client_calls_every_method(rpc, tmp_path):
         "s": "x" * 40, "e": [], "u": "h\u00e9llo", "n": {"k": {"deep": "v"}}}
     assert out["unpacked"] == py_value
     server.wait_workers(2)
+
+
+def test_php_rpc_client_over_a_unix_socket(fastrr, tmp_path):
+    path = tmp_path / "rpc.sock"
+    address = f"unix://{path}"
+    server = fastrr.start({"rpc": {"listen": address}}, workers=2)
+    server.wait_workers(2)
+    script = tmp_path / "client.php"
+    script.write_text(PHP_CLIENT)
+    py_value = {"k": [1, "two", None]}
+    env = {**os.environ, "RR_RPC": address, "FASTRR_PHP": str(ROOT / "php"),
+           "PY_PACKED": base64.b64encode(msgpack.packb(py_value)).decode()}
+    res = subprocess.run(["php", str(script)], capture_output=True, text=True, timeout=90, env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = json.loads(res.stdout)
+    assert out["list"] == ["http"] and out["resetterList"] == ["http"] and out["afterError"] == ["http"]
+    assert out["version"] == RR_COMPAT_VERSION
+    assert yaml.safe_load(out["config"])["rpc"]["listen"] == address
+    assert out["msgpackWorkers"]["workers"][0]["statusStr"] in ("ready", "working")
+    assert out["add"] is True and out["remove"] is True and out["reset"] is True
+    assert "Error 'rpc: can't find method informer.Nope' on" in out["error"]
+    assert len(out["pidsAfter"]) == 2 and not set(out["pidsBefore"]) & set(out["pidsAfter"])
+    assert out["unpacked"] == py_value
+    assert server.wait_workers(2) == set(out["pidsAfter"])
+
+
+def test_cpu_percent_of_a_busy_worker(fastrr):
+    address = f"tcp://127.0.0.1:{free_port()}"
+    server = fastrr.start({"rpc": {"listen": address}}, workers=2)
+    server.wait_workers(2)
+    r = httpx.get(server.url("/burn?ms=600"), timeout=20)
+    assert r.status_code == 200
+    busy = r.json()["pid"]
+    with RpcClient(address) as client:
+        rows = {row["pid"]: row for row in client.call("informer.Workers", "http")["workers"]}
+    lifetime = (time.time_ns() - rows[busy]["created"]) / 1e9
+    # 0.6 s of CPU over the worker's life so far (gopsutil's CPUPercent: CPU time / age).
+    assert rows[busy]["CPUPercent"] >= 0.9 * 0.6 / lifetime * 100, (rows[busy], lifetime)
+    idle = next(pid for pid in rows if pid != busy)
+    assert 0 <= rows[idle]["CPUPercent"] < rows[busy]["CPUPercent"]

@@ -234,14 +234,14 @@ def test_memory_limit_recycles_after_the_request_that_crossed_it(fastrr):
 
 def test_memory_limit_on_the_watch_tick_spares_a_busy_worker(fastrr):
     # 1 MB: every worker is over the limit from its start, so the tick finds
-    # the busy one over it too; it may only mark it (invalid; "stopping" with
-    # the C engine, which holds the stop frame until the request ends) and wait.
+    # the busy one over it too; it may only mark it (its status says why, as
+    # RoadRunner's) and wait.
     cfg, address = with_rpc(supervisor_cfg(max_worker_memory=1, watch_tick="100ms"))
     server = fastrr.start(cfg, workers=1)
     with concurrent.futures.ThreadPoolExecutor(1) as ex, RpcClient(address) as client:
         slow = ex.submit(httpx.get, server.url("/sleep?ms=1500"), timeout=20)
         marked = wait_until(lambda: [w["pid"] for w in client.call("informer.Workers", "http")["workers"]
-                                     if w["statusStr"] in ("invalid", "stopping")],
+                                     if w["statusStr"] == "maxMemoryReached" and w["status"] == 11],
                             what="the busy worker to be marked")
         r = slow.result()
     assert r.status_code == 200 and r.json()["pid"] == marked[0]
@@ -413,3 +413,32 @@ def test_memory_replacement_after_a_request_is_warm(fastrr):
     assert max(t for _, t in served) < boot / 2, served[-5:]
     wait_until(lambda: server.worker_pids() == {served[-1][0]}, what="the old worker to exit")
     assert stats(address)["recycled"] == {"maxMemoryReached": 1}
+
+
+def test_max_jobs_jitter_recycles_workers_at_different_counts(fastrr):
+    """max_jobs 40 with jitter (up to 10 %): each worker is retired after its own
+    limit in 36..40, never beyond 40, and the limits differ between workers."""
+    cfg, address = with_rpc(pool_cfg(max_jobs=40))
+    server = fastrr.start(cfg, workers=4)
+    server.wait_workers(4)
+    lock = threading.Lock()
+    last: dict[int, int] = {}
+
+    def client() -> None:
+        with httpx.Client(base_url=server.base, timeout=20) as http:
+            for _ in range(150):
+                body = http.get("/pid").json()
+                with lock:
+                    last[body["pid"]] = max(last.get(body["pid"], 0), body["count"])
+
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        for fut in [ex.submit(client) for _ in range(4)]:
+            fut.result()
+    assert sum(last.values()) == 600  # every request counted by exactly one worker
+    current = server.wait_workers(4)
+    retired = {pid: count for pid, count in last.items() if pid not in current}
+    assert len(retired) >= 8, last
+    assert max(last.values()) <= 40, last
+    assert all(36 <= count <= 40 for count in retired.values()), retired
+    assert len(set(retired.values())) >= 2, retired  # jittered: not all at exactly 40
+    assert stats(address)["recycled"]["maxJobsReached"] >= len(retired)

@@ -231,12 +231,22 @@ def test_concurrent_streams_run_on_different_workers(tls):
 @needs_h2load
 @pytest.mark.parametrize("scheme", ["https", "h2c"])
 def test_h2load_many_streams(fastrr, certs, scheme):
-    srv = start_tls(fastrr, certs, http={"http2": {"h2c": True, "max_concurrent_streams": 16}}, workers=2)
+    from fastrr.rpc.client import RpcClient
+    from tests.conftest import free_port
+
+    rpc = f"tcp://127.0.0.1:{free_port()}"
+    srv = start_tls(fastrr, certs, http={"http2": {"h2c": True, "max_concurrent_streams": 16}},
+                    config_extra={"rpc": {"listen": rpc}}, workers=2)
     url = srv.https("/pid").replace("localhost", "127.0.0.1") if scheme == "https" else srv.http("/pid")
     out = subprocess.run(["h2load", "-n", "1000", "-c", "4", "-m", "32", url], capture_output=True, timeout=120)
     text = out.stdout.decode()
     assert "1000 succeeded, 0 failed, 0 errored" in text, text
     assert "status codes: 1000 2xx" in text, text
+    # h2load shows no bodies: the workers' exec counters say where the streams ran.
+    with RpcClient(rpc) as client:
+        execs = [row["numExecs"] for row in client.call("informer.Workers", "http")["workers"]]
+    assert sum(execs) == 1000 and len(execs) == 2, execs
+    assert min(execs) > 0, f"all streams ran on one worker: {execs}"
 
 
 class RawH2:
@@ -450,6 +460,8 @@ def h2_normalise(r: httpx.Response, port: int) -> tuple:
         if body:
             data = json.loads(body)
             data.pop("pid", None)
+            for upload in data.get("files", {}).values():
+                upload["tmp_name"] = "TMP"  # a fresh temp file per request
             body = json.dumps(data, sort_keys=True).encode()
     return r.status_code, headers, body
 

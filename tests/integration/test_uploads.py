@@ -85,6 +85,49 @@ def test_many_files_and_nested_names(server, tmp_path, upload_dir):
     assert list(upload_dir.iterdir()) == []
 
 
+def test_php_files_layout(fastrr, tmp_path, upload_dir):
+    """Request::getFiles() gives exactly the $_FILES PHP builds for the same form
+    (checked against php -S; only the random tmp_name values differ)."""
+    server = fastrr.start({"http": {"uploads": {"dir": str(upload_dir), "max_file_size": 1}}})
+    parts = [("single", "a.txt", "text/plain", b"hello"),
+             ("f[]", "a.txt", "text/plain", b"hello"), ("f[]", "b.txt", "text/plain", b"xy"),
+             ("docs[a][]", "a.txt", "text/plain", b"hello"), ("docs[a][]", "b.txt", "text/plain", b"xy"),
+             ("docs[b]", "b.txt", "text/plain", b"xy"),
+             ("none", "", "application/octet-stream", b""),
+             ("big", "big.bin", "application/octet-stream", b"b" * (2 << 20))]
+    body = b"".join(b'--B\r\nContent-Disposition: form-data; name="%s"; filename="%s"\r\nContent-Type: %s\r\n\r\n%s\r\n'
+                    % (name.encode(), filename.encode(), mime.encode(), data)
+                    for name, filename, mime, data in parts) + b"--B--\r\n"
+    form = tmp_path / "form.bin"
+    form.write_bytes(body)
+    files = curl_json("-H", "Content-Type: multipart/form-data; boundary=B", "--data-binary", f"@{form}",
+                      server.url("/echo"))["files"]
+    tmp_names = [files["single"]["tmp_name"], *files["f"]["tmp_name"], *files["docs"]["tmp_name"]["a"],
+                 files["docs"]["tmp_name"]["b"]]
+    assert all(t.startswith(str(upload_dir) + os.sep) for t in tmp_names)
+    assert len(set(tmp_names)) == 6
+    files["single"]["tmp_name"] = "T0"
+    files["f"]["tmp_name"] = ["T1", "T2"]
+    files["docs"]["tmp_name"] = {"a": ["T3", "T4"], "b": "T5"}
+    assert files == {
+        "single": {"name": "a.txt", "full_path": "a.txt", "type": "text/plain", "tmp_name": "T0",
+                   "error": 0, "size": 5},
+        "f": {"name": ["a.txt", "b.txt"], "full_path": ["a.txt", "b.txt"], "type": ["text/plain", "text/plain"],
+              "tmp_name": ["T1", "T2"], "error": [0, 0], "size": [5, 2]},
+        "docs": {"name": {"a": ["a.txt", "b.txt"], "b": "b.txt"},
+                 "full_path": {"a": ["a.txt", "b.txt"], "b": "b.txt"},
+                 "type": {"a": ["text/plain", "text/plain"], "b": "text/plain"},
+                 "tmp_name": {"a": ["T3", "T4"], "b": "T5"},
+                 "error": {"a": [0, 0], "b": 0},
+                 "size": {"a": [5, 2], "b": 2}},
+        "none": {"name": "", "full_path": "", "type": "", "tmp_name": "", "error": 4, "size": 0},
+        "big": {"name": "big.bin", "full_path": "big.bin", "type": "", "tmp_name": "", "error": 1, "size": 0},
+    }
+    # The keys come in PHP's order.
+    assert list(files["single"]) == ["name", "full_path", "type", "tmp_name", "error", "size"]
+    assert list(upload_dir.iterdir()) == []
+
+
 def test_chunked_multipart_upload(server, tmp_path):
     f = tmp_path / "c.bin"
     f.write_bytes(os.urandom(300_000))

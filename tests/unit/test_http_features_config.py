@@ -6,7 +6,7 @@ import pytest
 
 from fastrr.config.schema import DEFAULT_TRUSTED_SUBNETS, build_config
 from fastrr.config.units import ConfigError
-from fastrr.http.server import python_front_reasons
+from fastrr.http.engine import engine_blockers
 
 BASE = {"version": "3", "server": {"command": "php w.php"}}
 
@@ -20,9 +20,9 @@ def test_defaults_keep_the_plain_front():
     assert cfg.uploads.dir == "" and cfg.uploads.max_parts == 1000
     assert cfg.trusted_subnets == DEFAULT_TRUSTED_SUBNETS
     assert cfg.ssl is None and not cfg.http2.h2c and cfg.http2.max_concurrent_streams == 128
-    assert python_front_reasons(cfg) == ["multipart/form-data requests (http.raw_body is false)"]
-    assert python_front_reasons(http(raw_body=True)) == []
-    assert python_front_reasons(http(raw_body=True, middleware=["http_metrics"])) == []
+    assert engine_blockers(cfg) == []  # the C engine serves the defaults (multipart included)
+    assert engine_blockers(http(middleware=["static"])) == []
+    assert engine_blockers(http(middleware=["static", "gzip"])) == ["http.middleware"]
 
 
 def test_feature_keys(tmp_path):
@@ -38,9 +38,7 @@ def test_feature_keys(tmp_path):
     assert cfg.static.calculate_etag is True
     assert cfg.headers.cors.allowed_origin == "https://a,https://b" and cfg.headers.cors.max_age == 60
     assert cfg.ssl.redirect and cfg.http2.max_concurrent_streams == 8
-    reasons = python_front_reasons(cfg)
-    assert "http.middleware: static" in reasons and "http.http2.h2c" in reasons
-    assert any(r.startswith("http.ssl") for r in reasons)
+    assert engine_blockers(cfg) == ["http.middleware", "http.ssl", "http.http2.h2c"]
 
 
 @pytest.mark.parametrize("keys, path", [

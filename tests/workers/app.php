@@ -21,6 +21,7 @@
  *   /stream-crash?n=N      N chunks "chunk i\n" streamed, then exit(1) in the middle of the stream
  *   /early-hints           103 with a Link header, then {"ok":true}
  *   /stdout                echoes a stray line (must end up on stderr), then {"ok":true}
+ *   /php-header            calls PHP's header('X-Php-Header: 1') (no effect in a worker), then {"pid":..}
  *   /headers               repeated and lower-case response headers, two Set-Cookie
  *   /status?code=N         empty body with status N
  *   /big?kb=N              N KiB of 'x' (text/plain)
@@ -131,6 +132,7 @@ $echo = static function (Request|ServerRequestInterface $r) use ($describeUpload
             'parsedBody' => $r->getParsedBody(),
             'attributes' => (object)$r->attributes,
             'uploads' => (object)$describeUploads($r->uploads),
+            'files' => (object)$r->getFiles(),
         ];
     } else {
         $body = (string)$r->getBody();
@@ -275,6 +277,11 @@ while (true) {
             case '/stdout':
                 echo "stray output from app\n";
                 $json(200, ['ok' => true]);
+                break;
+
+            case '/php-header':
+                header('X-Php-Header: 1');
+                $json(200, ['pid' => getmypid()]);
                 break;
 
             case '/headers':

@@ -61,6 +61,18 @@ final class Request
         return \is_array($data) ? $data : null;
     }
 
+    /**
+     * The uploads in PHP's `$_FILES` layout (`name`, `full_path`, `type`,
+     * `tmp_name`, `error`, `size`; bracketed field names transposed the way
+     * PHP does it), e.g. for `$_FILES = $request->getFiles();`.
+     *
+     * @return array<array-key, array<string, mixed>>
+     */
+    public function getFiles(): array
+    {
+        return Uploads::toPhpFiles($this->uploads);
+    }
+
     public function getAttribute(string $name, mixed $default = null): mixed
     {
         return $this->attributes[$name] ?? $default;

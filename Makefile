@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
-DEB_PACKAGES := php8.2-cli php-nyholm-psr7 php-psr-http-message php-psr-http-factory \
+DEB_PACKAGES := php8.2-cli php8.2-cgi php-nyholm-psr7 php-psr-http-message php-psr-http-factory \
                 python3-venv python3-dev gcc make curl wrk php-google-protobuf nghttp2-client openssl
 CSRC := $(wildcard csrc/*.c csrc/*.h)
 

@@ -2331,7 +2331,12 @@ static long long cmd_remove_worker(fe_engine *e, long long id, const char *reaso
 {
     fe_worker *w = worker_find(e, id);
     long long known = w != NULL;
-    if (w != NULL) {
+    /* Its process is gone, but the frames it wrote before it went may still be
+     * in the pipe (an answer, then exit()): read them first, so a complete
+     * answer reaches its client; only an unfinished request gets the 502. */
+    if (w != NULL && w->conn != NULL)
+        worker_readable(e, w);
+    if (w != NULL && !w->dead) {
         fe_conn *c = worker_take_job(w);
         worker_forget(e, w);
         if (c != NULL)

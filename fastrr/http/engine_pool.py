@@ -214,8 +214,14 @@ class EnginePool(WorkerPool):
         reason = EXITED.format(code=worker.exit_code) if worker.exited else "worker relay closed"
         self.deferred_stops.discard(worker.pid)
         if not self.engine.closed:
-            self.sync_from_engine()  # its execs and busy state, for the pool's view of how it ended
+            # How it ended (requests completed, busy or not) decides how the pool
+            # replaces it (pool.on_worker_exit). While the engine still has it:
+            # its figures now; remove_worker then reads what it wrote before it
+            # went, and a "failed" event the engine queued (now, or before we
+            # got here) carries the final figures: take it before returning.
+            self.sync_from_engine()
             self.engine.remove_worker(worker.pid, reason)
+            self.on_engine_events()
 
     def hold_kill_timer(self, worker: Worker) -> None:
         if worker.pid in self.deferred_stops and worker._kill_timer is not None:

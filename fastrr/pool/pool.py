@@ -257,6 +257,8 @@ class WorkerPool:
         self.waiters.append(job)
 
     def release(self, worker: Worker) -> None:
+        if worker.exited:
+            return  # its last answer was read after its process had gone (Worker._on_exit)
         if self.stopping or (worker.retire_reason is not None and worker.successor is None):
             worker.stop()
             return

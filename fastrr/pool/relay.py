@@ -58,6 +58,18 @@ class FdRelay:
             return
         self.on_data(data)
 
+    def drain(self) -> None:
+        """Read what the peer wrote before it went, up to EOF (its process is
+        gone; say, a complete answer followed by exit())."""
+        while not self.closed:
+            try:
+                data = os.read(self.rfd, _READ_SIZE)
+            except OSError:
+                return
+            if not data:
+                return
+            self.on_data(data)
+
     def write(self, data: bytes) -> None:
         if self.closed:
             return

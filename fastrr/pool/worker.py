@@ -286,6 +286,9 @@ class Worker:
             self._kill_timer.cancel()  # type: ignore[attr-defined]
         for fd in list(self._partial):
             self._read_output(fd, final=True)
+        drain = getattr(self.relay, "drain", None)
+        if drain is not None and self.job is not None:
+            drain()  # its answer may be complete in the pipe (answered, then exit())
         if self.relay is not None:
             self.relay.close()
         if self.socket is not None:

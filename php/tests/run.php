@@ -18,7 +18,9 @@ use Fastrr\Frame;
 use Fastrr\Http\HttpWorker;
 use Fastrr\Http\ProtoCodec;
 use Fastrr\Http\PSR7Worker;
+use Fastrr\Http\PhpStreamWrapper;
 use Fastrr\Http\Request;
+use Fastrr\Http\SuperglobalsWorker;
 use Fastrr\Http\Uploads;
 use Fastrr\Payload;
 use Fastrr\Relay\Relay;
@@ -961,6 +963,222 @@ test('psr7: responses, 1xx and large bodies', function (): void {
     eq($size, $total, 'all bytes sent');
     eq(12, count($frames), 'eleven chunks and a final frame');
     eq(0, end($frames)->byte10, 'final frame');
+});
+
+// ---------------------------------------------------------------- SuperglobalsWorker
+
+/** A SuperglobalsWorker over a memory relay, with $_SERVER at boot as given. */
+function superglobalsWorker(MemoryRelay $relay, array $bootServer): SuperglobalsWorker
+{
+    $saved = $_SERVER;
+    $_SERVER = $bootServer;
+    try {
+        $worker = null;
+        $log = captureLog(function () use ($relay, &$worker): void {
+            $worker = new SuperglobalsWorker(new Worker($relay, false));
+        });
+        ok($log === '' || str_contains($log, 'runs under php-cli, which discards header()'), 'the one SAPI warning');
+        return $worker;
+    } finally {
+        $_SERVER = $saved;
+    }
+}
+
+test('superglobals: $_SERVER from a request, boot keys kept, request keys dropped', function (): void {
+    $boot = ['PATH' => '/bin', 'SCRIPT_FILENAME' => '/app/worker.php', 'argv' => ['worker.php'], 'argc' => 1,
+        'HTTP_STALE' => 'x', 'REQUEST_URI' => '/old', 'HTTPS' => 'on', 'CONTENT_TYPE' => 'old', 'REDIRECT_STATUS' => '200'];
+    eq(['PATH' => '/bin', 'SCRIPT_FILENAME' => '/app/worker.php', 'argv' => ['worker.php'], 'argc' => 1],
+        SuperglobalsWorker::bootServer($boot), 'boot $_SERVER');
+    $request = new Request('10.0.0.7', 'HTTP/2.0', 'POST', 'https://example.com/shop/cart.php?x=1&y[]=2',
+        ['Accept' => ['a/b', 'c/d'], 'Content-Type' => ['application/json'], 'Content-Length' => ['7'],
+            'X_Forwarded_For' => ['spoof'], 'X-Forwarded-For' => ['1.2.3.4'], 'Proxy' => ['evil'],
+            'Cookie' => ['a=1', 'b=2'], 'Authorization' => ['Basic ' . base64_encode('ann:s3:cret')]]);
+    $server = SuperglobalsWorker::serverVars($request, ['PATH' => '/bin'], 1700000000.25);
+    eq([
+        'PATH' => '/bin',
+        'REQUEST_METHOD' => 'POST',
+        'REQUEST_URI' => '/shop/cart.php?x=1&y[]=2',
+        'QUERY_STRING' => 'x=1&y[]=2',
+        'SERVER_PROTOCOL' => 'HTTP/2.0',
+        'REQUEST_SCHEME' => 'https',
+        'HTTPS' => 'on',
+        'SERVER_NAME' => 'example.com',
+        'SERVER_PORT' => '443',
+        'REMOTE_ADDR' => '10.0.0.7',
+        'SCRIPT_NAME' => '/shop/cart.php',
+        'PHP_SELF' => '/shop/cart.php',
+        'HTTP_HOST' => 'example.com',
+        'HTTP_X_FORWARDED_FOR' => '1.2.3.4',
+        'HTTP_ACCEPT' => 'a/b, c/d',
+        'CONTENT_TYPE' => 'application/json',
+        'CONTENT_LENGTH' => '7',
+        'HTTP_COOKIE' => 'a=1; b=2',
+        'HTTP_AUTHORIZATION' => 'Basic ' . base64_encode('ann:s3:cret'),
+        'PHP_AUTH_USER' => 'ann',
+        'PHP_AUTH_PW' => 's3:cret',
+        'AUTH_TYPE' => 'Basic',
+        'REQUEST_TIME_FLOAT' => 1700000000.25,
+        'REQUEST_TIME' => 1700000000,
+    ], $server, '$_SERVER');
+
+    $plain = SuperglobalsWorker::serverVars(new Request('::1', 'HTTP/1.0', 'GET', 'http://[::1]:8080'), [], 1.0);
+    eq(['/', '', '[::1]', '8080', '[::1]:8080', 'http', false], [$plain['REQUEST_URI'], $plain['QUERY_STRING'],
+        $plain['SERVER_NAME'], $plain['SERVER_PORT'], $plain['HTTP_HOST'], $plain['REQUEST_SCHEME'], isset($plain['HTTPS'])]);
+    eq('80', SuperglobalsWorker::serverVars(new Request(uri: 'http://h/a%20b?'), [], 1.0)['SERVER_PORT']);
+    eq('/a%20b', SuperglobalsWorker::serverVars(new Request(uri: 'http://h/a%20b?'), [], 1.0)['REQUEST_URI'], 'empty query: no "?"');
+});
+
+test('superglobals: $_GET, $_POST, $_COOKIE, $_FILES, $_REQUEST and php://input', function (): void {
+    $worker = superglobalsWorker(new MemoryRelay(), ['BOOT' => '1']);
+    $request = new Request(
+        method: 'POST',
+        uri: 'http://h/p?a=1&a.b=2&arr[x]=g&arr[y]=g&list[]=1&e=%C3%A9+x',
+        headers: ['Content-Type' => ['multipart/form-data; boundary=x']],
+        cookies: ['sid' => 'a b;c', 'c.d' => 'e', 'c_d' => 'second'],
+        body: '{"a":"post","arr":{"x":"p"},"list":["9"]}',
+        parsed: true,
+        uploads: ['f' => upload('x.txt', 'text/plain', 3, 0, '/tmp/up1')],
+    );
+    $worker->fillSuperglobals($request, 5.0);
+    eq(['a' => '1', 'a_b' => '2', 'arr' => ['x' => 'g', 'y' => 'g'], 'list' => ['1'], 'e' => 'é x'], $_GET, '$_GET');
+    eq(['a' => 'post', 'arr' => ['x' => 'p'], 'list' => ['9']], $_POST, '$_POST');
+    eq(['a' => 'post', 'a_b' => '2', 'arr' => ['x' => 'p', 'y' => 'g'], 'list' => ['9'], 'e' => 'é x'], $_REQUEST, '$_REQUEST (GP)');
+    eq(['sid' => 'a b;c', 'c_d' => 'e'], $_COOKIE, '$_COOKIE');
+    eq(['f' => ['name' => 'x.txt', 'full_path' => 'x.txt', 'type' => 'text/plain', 'tmp_name' => '/tmp/up1', 'error' => 0, 'size' => 3]], $_FILES);
+    eq('1', $_SERVER['BOOT']);
+    eq('', file_get_contents('php://input'), 'a parsed body is not php://input');
+
+    $worker->fillSuperglobals(new Request(method: 'PUT', uri: 'http://h/j', body: '{"k":1}'), 6.0);
+    eq([[], [], [], [], []], [$_GET, $_POST, $_COOKIE, $_FILES, $_REQUEST], 'nothing left from the first request');
+    eq('{"k":1}', file_get_contents('php://input'));
+    $in = fopen('php://input', 'rb');
+    eq('{"k', fread($in, 3));
+    fseek($in, -2, SEEK_END);
+    eq('1}', stream_get_contents($in));
+    fclose($in);
+    eq('{"K":1}', file_get_contents('php://filter/read=string.toupper/resource=php://input'));
+    eq(false, isset($_SERVER['CONTENT_TYPE']), 'no CONTENT_TYPE from the previous request');
+    PhpStreamWrapper::setInput('');
+});
+
+test('superglobals: other php:// paths still work through the wrapper', function (): void {
+    ok(PhpStreamWrapper::isInstalled(), 'installed');
+    $m = fopen('php://memory', 'w+b');
+    fwrite($m, 'hello world');
+    rewind($m);
+    eq('hello', fread($m, 5));
+    ok(ftruncate($m, 3));
+    rewind($m);
+    eq('hel', stream_get_contents($m));
+    eq(3, fstat($m)['size']);
+    fclose($m);
+    $t = fopen('php://temp/maxmemory:8', 'w+b');
+    fwrite($t, str_repeat('x', 10));
+    fwrite($t, 'yz');
+    fseek($t, 8);
+    eq('xxyz', stream_get_contents($t), 'temp spilled to a file');
+    fclose($t);
+    ob_start();
+    $o = fopen('php://output', 'wb');
+    fwrite($o, 'printed');
+    fclose($o);
+    eq('printed', ob_get_clean());
+    eq('aGk=', file_get_contents('php://filter/read=convert.base64-encode/resource=data:text/plain,hi'));
+    $f = fopen('php://filter/write=string.toupper/resource=php://memory', 'w+b');
+    eq(3, fwrite($f, 'abc'));
+    fclose($f);
+    $e = fopen('php://stderr', 'wb');
+    ok(is_resource($e) && fwrite($e, '') === 0, 'php://stderr');
+    fclose($e);
+    ok(@fopen('php://no-such-thing', 'rb') === false, 'unknown paths fail as before');
+    eq(false, file_exists('php://memory'));
+    $spl = new SplTempFileObject();
+    $spl->fwrite('line');
+    $spl->rewind();
+    eq('line', $spl->fgets());
+    $before = memory_get_usage();
+    for ($i = 0; $i < 2000; $i++) {
+        fclose(fopen('php://temp', 'w+b'));
+    }
+    ok(memory_get_usage() - $before < 4096, 'opening php://temp does not accumulate memory');
+});
+
+test('superglobals: response headers grouped, Status header, default Content-Type', function (): void {
+    [$status, $headers] = SuperglobalsWorker::responseHeaders([
+        'X-Powered-By: PHP', 'Set-Cookie: a=1', 'Location: /x', 'set-cookie: b=2; path=/', 'X-Empty:', 'garbage',
+    ], 302);
+    eq(302, $status);
+    eq(['X-Powered-By' => ['PHP'], 'Set-Cookie' => ['a=1', 'b=2; path=/'], 'Location' => ['/x'], 'X-Empty' => [''],
+        'Content-Type' => ['text/html; charset=UTF-8']], $headers);
+    [$status, $headers] = SuperglobalsWorker::responseHeaders(['Status: 404 Not Found', 'Content-type: text/plain'], false);
+    eq([404, ['Content-type' => ['text/plain']]], [$status, $headers]);
+});
+
+test('superglobals: serve() answers, a Throwable gives 500, output stays off stdout', function (): void {
+    $relay = new MemoryRelay();
+    $relay->push(requestFrame(jsonContext(['uri' => 'http://h/one?x=1', 'rawQuery' => 'x=1', 'cookies' => ['c' => 'v']])))
+        ->push(requestFrame(jsonContext(['uri' => 'http://h/boom', 'rawQuery' => ''])))
+        ->push(requestFrame(jsonContext(['uri' => 'http://h/two', 'rawQuery' => '', 'cookies' => null, 'headers' => null])))
+        ->push(new Frame('{"stop":true}', [], Frame::CONTROL));
+    $worker = superglobalsWorker($relay, []);
+    $seen = [];
+    $log = captureLog(function () use ($worker, &$seen): void {
+        $worker->serve(function () use (&$seen): void {
+            $seen[] = [$_SERVER['REQUEST_URI'], $_GET, $_COOKIE, $_SERVER['HTTP_X_MANY'] ?? null];
+            ob_start(); // left open: flushed into the body
+            echo 'page ', $_SERVER['REQUEST_URI'];
+            http_response_code(202);
+            if ($_SERVER['REQUEST_URI'] === '/boom') {
+                throw new \RuntimeException('secret');
+            }
+        });
+    });
+    eq([['/one?x=1', ['x' => '1'], ['c' => 'v'], '1, 2'], ['/boom', [], ['sid' => 'abc'], '1, 2'], ['/two', [], [], null]], $seen);
+    $frames = $relay->sentFrames();
+    eq(3, count($frames));
+    eq('{"status":202,"headers":{"Content-Type":["text/html; charset=UTF-8"]}}page /one?x=1', $frames[0]->payload);
+    eq('{"status":500,"headers":{"Content-Type":["text/plain; charset=utf-8"]}}' . SuperglobalsWorker::ERROR_BODY, $frames[1]->payload);
+    eq('{"status":202,"headers":{"Content-Type":["text/html; charset=UTF-8"]}}page /two', $frames[2]->payload);
+    ok(str_contains($log, 'RuntimeException: secret'), 'the error is logged');
+    eq(200, http_response_code(), 'status reset after the request');
+    eq([[], []], [$_GET, $_COOKIE], 'superglobals cleared after serve()');
+    ok(!PhpStreamWrapper::isInstalled(), 'php:// given back after serve()');
+    PhpStreamWrapper::install();
+});
+
+test('superglobals: php-cgi worker, echo and exit(), frame stream stays valid', function (): void {
+    $cgi = trim((string)shell_exec('command -v php-cgi'));
+    if ($cgi === '') {
+        echo "      (php-cgi not installed: skipped)\n";
+        return;
+    }
+    $script = tempnam(sys_get_temp_dir(), 'sgw') . '.php';
+    file_put_contents($script, '<?php require ' . var_export(dirname(__DIR__) . '/autoload.php', true) . ';'
+        . '$w = new Fastrr\\Http\\SuperglobalsWorker(new Fastrr\\Worker(new Fastrr\\Relay\\StreamRelay()));'
+        . 'echo "boot noise";'
+        . '$w->serve(function () { echo "hi ", $_GET["n"] ?? "?"; header("X-A: 1"); setcookie("k", "v");'
+        . ' if (($_GET["n"] ?? "") === "2") { header("Location: /x"); exit; } });');
+    $in = Frame::pack('{"pid":true}', [], Frame::CONTROL)
+        . requestFrame(jsonContext(['uri' => 'http://h/?n=1', 'rawQuery' => 'n=1']))->encode()
+        . requestFrame(jsonContext(['uri' => 'http://h/?n=2', 'rawQuery' => 'n=2']))->encode();
+    $proc = proc_open([$cgi, '-q', '-d', 'max_execution_time=0', $script], [0 => ['pipe', 'r'], 1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes);
+    fwrite($pipes[0], $in);
+    fclose($pipes[0]);
+    $stdout = stream_get_contents($pipes[1]);
+    $stderr = stream_get_contents($pipes[2]);
+    proc_close($proc);
+    unlink($script);
+    $frames = [];
+    $relay = new StreamRelay(fopen('data://text/plain;base64,' . base64_encode($stdout), 'rb'), fopen('php://memory', 'wb'));
+    for ($i = 0; $i < 3; $i++) {
+        $frames[] = $relay->waitFrame();
+    }
+    eq(Frame::CONTROL, $frames[0]->flags & Frame::CONTROL, 'pid answer');
+    $headers = '"X-A":["1"],"Set-Cookie":["k=v"],"Content-Type":["text/html; charset=UTF-8"]';
+    eq('{"status":200,"headers":{' . $headers . '}}hi 1', $frames[1]->payload);
+    eq('{"status":302,"headers":{"X-A":["1"],"Set-Cookie":["k=v"],"Location":["/x"],"Content-Type":["text/html; charset=UTF-8"]}}hi 2', $frames[2]->payload);
+    eq(strlen($stdout), array_sum(array_map(fn (Frame $f) => strlen($f->encode()), $frames)), 'nothing but frames on stdout');
+    ok(str_contains($stderr, 'boot noise'), 'stray output went to stderr');
 });
 
 // ---------------------------------------------------------------- run

@@ -79,6 +79,22 @@ def test_worker_crash_fails_only_that_request(server):
     assert len(before - after) == 1  # exactly the crashed worker was replaced
 
 
+def test_an_answer_followed_by_exit_reaches_the_client(fastrr):
+    # The worker writes a complete answer and exits at once: whichever the server
+    # notices first, the pipe's last frames or the process's end, the client gets
+    # the answer (never a 502), and the worker is replaced at once, not backed off.
+    server = fastrr.start(workers=2)
+    pids = set()
+    for _ in range(20):
+        r = httpx.get(server.url("/answer-then-exit"), timeout=10)
+        assert r.status_code == 200, r.text
+        pids.add(r.json()["pid"])
+    assert len(pids) == 20
+    assert server.proc.poll() is None
+    assert "right after it was ready" not in server.output()
+    assert_still_serving(server)
+
+
 def test_worker_error_is_500_and_worker_is_kept(fastrr):
     server = fastrr.start(workers=1)
     pid = httpx.get(server.url("/pid")).json()["pid"]

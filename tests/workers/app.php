@@ -21,6 +21,7 @@
  *   /stream-crash?n=N      N chunks "chunk i\n" streamed, then exit(1) in the middle of the stream
  *   /early-hints           103 with a Link header, then {"ok":true}
  *   /stdout                echoes a stray line (must end up on stderr), then {"ok":true}
+ *   /answer-then-exit      {"pid":..}, then the worker exits (code 0)
  *   /php-header            calls PHP's header('X-Php-Header: 1') (no effect in a worker), then {"pid":..}
  *   /headers               repeated and lower-case response headers, two Set-Cookie
  *   /status?code=N         empty body with status N
@@ -200,6 +201,10 @@ while (true) {
 
             case '/crash':
                 exit(1);
+
+            case '/answer-then-exit':
+                $json(200, ['pid' => getmypid()]);
+                exit(0);
 
             case '/error':
                 $worker->error('boom: something failed');

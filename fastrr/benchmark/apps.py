@@ -43,6 +43,7 @@ class App:
     body: Callable[[], bytes] | None = None
     wrk_args: tuple[str, ...] = ()
     check: Callable[[int, bytes], str | None] = field(default=lambda status, body: None)
+    sapi: str = "cli"  # the fastrr worker's PHP: "cli", or "cgi" (php-cgi keeps header() for legacy pages)
 
     def request_body(self) -> bytes:
         return self.body() if self.body is not None else b""
@@ -75,6 +76,14 @@ def _upload_ok(doc: dict) -> bool:
     return doc.get("received") == UPLOAD_SIZE and doc.get("crc32") == f"{zlib.crc32(upload_body()):08x}"
 
 
+def _legacy_ok(status: int, body: bytes) -> str | None:
+    if status != 200:
+        return f"status {status}, expected 200: {body[:200]!r}"
+    if b"<h1>books (15)</h1>" not in body or body.count(b"<tr>") != 15:
+        return f"not the books page: {body[:200]!r}"
+    return None
+
+
 APPS: dict[str, App] = {app.name: app for app in (
     App("hello", "hello JSON", DEMO_DIR / "hello.php", DEMO_DIR / "worker.php", "/hello", "hello.lua",
         check=_json_check(200, lambda d: d == {"message": "Hello, World!"}, "the hello message")),
@@ -90,12 +99,18 @@ APPS: dict[str, App] = {app.name: app for app in (
         "/upload", "upload.lua", method="POST", content_type="application/octet-stream", body=upload_body,
         wrk_args=(str(UPLOAD_SIZE),),
         check=_json_check(200, _upload_ok, f"{UPLOAD_SIZE} bytes received with the right CRC-32")),
+    App("legacy", "legacy superglobals page", APPS_DIR / "legacy" / "index.php", APPS_DIR / "legacy" / "worker.php",
+        "/products.php?category=books", "hello.lua", sapi="cgi", check=_legacy_ok),
 )}
+# What a plain `fastrr bench` runs; `--apps all` (or naming them) adds the others.
+DEFAULT_APPS = ("hello", "slim", "api", "upload")
 
 
 def select(names: str | None) -> list[App]:
-    """`hello,slim` → those apps, in the order given; None or 'all' → all of them."""
-    if not names or names == "all":
+    """`hello,slim` → those apps, in the order given; None → DEFAULT_APPS; 'all' → all of them."""
+    if not names:
+        return [APPS[name] for name in DEFAULT_APPS]
+    if names == "all":
         return list(APPS.values())
     out = []
     for name in (n.strip() for n in names.split(",")):

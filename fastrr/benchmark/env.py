@@ -17,6 +17,7 @@ DEBIAN_PACKAGES: dict[str, str] = {
     "nginx": "nginx",
     "php8.2-fpm": "php-fpm8.2",
     "php8.2-cli": "php8.2",
+    "php8.2-cgi": "php-cgi8.2",
     "php8.2-opcache": "",
     "wrk": "wrk",
     "php-slim": "/usr/share/php/Slim/App.php",

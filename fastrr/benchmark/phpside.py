@@ -18,7 +18,7 @@ from pathlib import Path
 
 from fastrr.benchmark.apps import App
 from fastrr.benchmark.env import Layout
-from fastrr.benchmark.servers import php_binary
+from fastrr.benchmark.servers import worker_command
 
 MAX_FEED_BYTES = 128 * 2**20
 
@@ -61,7 +61,7 @@ def measure(app: App, ini: Path, layout: Layout, iterations: int = 20000, repeat
     frame = request_frame(app)
     n = max(50, min(iterations, MAX_FEED_BYTES // len(frame)))
     small = max(5, n // 20)
-    argv = [*layout.server_prefix, php_binary(), "-c", str(ini), str(app.worker_script)]
+    argv = [*layout.server_prefix, *worker_command(app, ini)]
     costs = []
     with tempfile.TemporaryDirectory(prefix="fastrr-phpside-") as tmp:
         big_feed, small_feed = Path(tmp) / "big.bin", Path(tmp) / "small.bin"

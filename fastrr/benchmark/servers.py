@@ -88,6 +88,15 @@ def php_binary() -> str:
     return find_binary("php8.2", "php")
 
 
+def worker_command(app: App, ini: Path) -> list[str]:
+    """The PHP command of `app`'s fastrr worker, with the bench's php.ini."""
+    if app.sapi == "cgi":
+        # -q: no CGI headers on stdout (it carries the frames); no time limit in a long-lived worker
+        return [find_binary("php-cgi8.2", "php-cgi"), "-q", "-c", str(ini), "-d", "max_execution_time=0",
+                str(app.worker_script)]
+    return [php_binary(), "-c", str(ini), str(app.worker_script)]
+
+
 def fpm_binary() -> str:
     return find_binary("php-fpm8.2", "php-fpm")
 
@@ -246,7 +255,7 @@ def start_fastrr(app: App, tmp: Path, ini: Path, layout: Layout, workers: int, r
     port = free_port()
     config: dict[str, Any] = {
         "version": "3",
-        "server": {"command": [php_binary(), "-c", str(ini), str(app.worker_script)]},
+        "server": {"command": worker_command(app, ini)},
         "http": {"address": f"127.0.0.1:{port}",
                  "pool": {"num_workers": workers, "max_jobs": 0}},
         "logs": {"level": "warn", "mode": "production"},

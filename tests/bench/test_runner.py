@@ -11,7 +11,7 @@ from fastrr.benchmark import apps, runner
 
 
 def test_quick_and_full_fit_their_time_budgets():
-    n_apps = len(apps.APPS)
+    n_apps = len(apps.select(None))
     quick = runner.Options.make(quick=True)
     full = runner.Options.make()
     assert quick.estimate_seconds(n_apps, 1) <= 120
@@ -32,7 +32,8 @@ def test_server_order_alternates_between_repeats():
 
 def test_app_selection():
     assert [a.name for a in apps.select("slim,hello")] == ["slim", "hello"]
-    assert len(apps.select(None)) == len(apps.select("all")) == 4
+    assert [a.name for a in apps.select(None)] == ["hello", "slim", "api", "upload"]
+    assert [a.name for a in apps.select("all")] == ["hello", "slim", "api", "upload", "legacy"]
     with pytest.raises(ValueError, match="unknown app"):
         apps.select("hello,nope")
 
@@ -49,6 +50,9 @@ def test_app_checks():
     assert "unexpected" in up.check(200, b'{"received": 5, "crc32": "0"}')
     payload = apps.APPS["api"].request_body()
     assert 4500 <= len(payload) <= 5500 and json.loads(payload)["items"]
+    legacy = apps.APPS["legacy"]
+    assert legacy.sapi == "cgi"
+    assert "not the books page" in legacy.check(200, b"<h1>music (15)</h1>")
 
 
 def test_every_app_file_exists():

@@ -4,6 +4,7 @@ declare(strict_types=1);
 
 namespace Fastrr\Http;
 
+use Fastrr\Relay\RelayException;
 use Fastrr\Worker;
 
 /**
@@ -78,13 +79,25 @@ final class SuperglobalsWorker
     }
 
     /**
-     * Serves requests until the server stops the worker.
+     * Serves requests until the server stops the worker or closes the relay.
+     * A request that cannot be decoded is answered with an error frame.
      *
      * @param callable(): void $handler prints the page (usually `require 'page.php'`)
      */
     public function serve(callable $handler): void
     {
-        while (($request = $this->http->waitRequest()) !== null) {
+        while (true) {
+            try {
+                $request = $this->http->waitRequest();
+            } catch (RelayException) {
+                break; // the server closed the relay: nothing left to serve
+            } catch (\Throwable $e) {
+                $this->http->getWorker()->error('cannot decode request: ' . $e->getMessage());
+                continue;
+            }
+            if ($request === null) {
+                break;
+            }
             $this->handle($request, $handler);
         }
         $this->clearSuperglobals();

@@ -21,7 +21,7 @@ How the base WorkerPool keeps working without being edited:
   idle worker. Their `execs`/`last_used`/state are refreshed from the engine
   before the supervisor and the informer look at them.
 - Engine events call back into the pool, as the Python front's paths would:
-  failed -> Worker._lost, stop_requested -> _retire(INVALID), exec_ttl -> kill,
+  failed -> Worker.lost, stop_requested -> _retire(INVALID), exec_ttl -> kill,
   max_jobs -> _retire, max_memory -> _retire after _over_memory agrees.
 
 Events (tuples from `Engine.poll_events`, read when `engine.event_fd` is readable):
@@ -224,9 +224,9 @@ class EnginePool(WorkerPool):
             self.on_engine_events()
 
     def hold_kill_timer(self, worker: Worker) -> None:
-        if worker.pid in self.deferred_stops and worker._kill_timer is not None:
-            worker._kill_timer.cancel()  # type: ignore[attr-defined]
-            worker._kill_timer = None
+        if worker.pid in self.deferred_stops and worker.kill_timer is not None:
+            worker.kill_timer.cancel()
+            worker.kill_timer = None
 
     # -- engine events ---------------------------------------------------------------
 
@@ -262,11 +262,11 @@ class EnginePool(WorkerPool):
         if worker is None:
             return
         if kind == "failed":
-            # Worker._lost: logs "worker failed" unless stopping, kills; an I/O
+            # Worker.lost: logs "worker failed" unless stopping, kills; an I/O
             # failure (EOF) is the worker's own end, not our decision.
             worker.execs = max(worker.execs, event[5])
             worker.lost_request = worker.lost_request or event[4]
-            worker._lost(event[2], eof=event[3])
+            worker.lost(event[2], eof=event[3])
         elif kind == "stop_requested":
             self.log.debug("worker asked to be stopped, retrying its request", pid=worker.pid)
             self._retire(worker, State.INVALID)
@@ -295,9 +295,9 @@ class EnginePool(WorkerPool):
         elif kind == "stop_sent":
             self.deferred_stops.discard(worker.pid)
             if not worker.exited:
-                if worker._kill_timer is not None:
-                    worker._kill_timer.cancel()  # type: ignore[attr-defined]
-                worker._kill_timer = self.loop.call_later(self.cfg.stop_timeout, worker.kill)
+                if worker.kill_timer is not None:
+                    worker.kill_timer.cancel()
+                worker.kill_timer = self.loop.call_later(self.cfg.stop_timeout, worker.kill)
 
     def _on_upload(self, kind: str, event: tuple[Any, ...]) -> None:
         """connection.py's multipart path, driven by the engine (see module doc)."""

@@ -4,7 +4,7 @@ Rules of this file:
 - A worker has at most one job (an in-flight request). `job` is set by `exec`
   and cleared before the pool hears about the worker again.
 - Every way a worker can end (EOF, protocol error, exec_ttl, kill, exit) goes
-  through `_lost` / `_on_exit`, so a job is always answered exactly once and the
+  through `lost` / `_on_exit`, so a job is always answered exactly once and the
   pool always hears about the exit exactly once.
 - The process is reaped through a pidfd on the loop; stderr is relayed line by
   line with the worker's PID.
@@ -12,6 +12,7 @@ Rules of this file:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -89,7 +90,7 @@ class Worker:
         self.last_error = ""
         self.exit_code: int | None = None
         self.exited = False
-        self._kill_timer: object = None
+        self.kill_timer: asyncio.TimerHandle | None = None  # SIGKILL after stop_timeout (stop())
         # exec_ttl: the job whose worker we killed, answered once the process is gone.
         self._doomed: tuple[Job, int, str] | None = None
         self._statm_fd = -1  # /proc/<pid>/statm, opened on the first rss() call
@@ -137,7 +138,7 @@ class Worker:
         try:
             frames = self.reader.feed(data)
         except _core.FrameError as exc:
-            self._lost(str(exc))
+            self.lost(str(exc))
             return
         if frames is None:
             return
@@ -147,7 +148,7 @@ class Worker:
             elif self.state is State.INACTIVE:
                 self._on_handshake(flags, payload)
             elif self.state is not State.STOPPING:
-                self._lost(f"unexpected frame from an idle worker (flags {flags:#04x})")
+                self.lost(f"unexpected frame from an idle worker (flags {flags:#04x})")
             if self.exited or (self.relay is not None and self.relay.closed):
                 return
 
@@ -157,7 +158,7 @@ class Worker:
         except (ValueError, AttributeError):
             pid = None
         if not isinstance(pid, int) or pid <= 0:
-            self._lost(f"invalid PID handshake answer (flags {flags:#04x}): {payload[:200]!r}")
+            self.lost(f"invalid PID handshake answer (flags {flags:#04x}): {payload[:200]!r}")
             return
         self._became_ready()
 
@@ -170,7 +171,7 @@ class Worker:
         job = self.job
         assert job is not None
         if flags & _core.FLAG_CONTROL:
-            self._lost(f"unexpected control frame during a request: {payload[:200]!r}")
+            self.lost(f"unexpected control frame during a request: {payload[:200]!r}")
             return
         if not flags & _core.FLAG_ERROR and options == (13,) and payload == STOP_REQUEST:
             # $worker->stop(): replace this worker and run the request elsewhere.
@@ -180,7 +181,7 @@ class Worker:
         try:
             done = job.on_worker_frame(self, flags, byte10, options, payload)
         except WorkerProtocolError as exc:
-            self._lost(str(exc))
+            self.lost(str(exc))
             return
         if done:
             self.job = None
@@ -215,7 +216,7 @@ class Worker:
             return
         self.state = State.STOPPING
         self.relay.write(CONTROL_STOP)
-        self._kill_timer = self.loop.call_later(self.pool.cfg.stop_timeout, self.kill)
+        self.kill_timer = self.loop.call_later(self.pool.cfg.stop_timeout, self.kill)
 
     def kill(self, cleanup: bool = False) -> None:
         """SIGKILL the worker's process group. `cleanup`: the worker is already
@@ -254,9 +255,9 @@ class Worker:
             job.on_worker_lost(self, status, reason)
 
     def _relay_broken(self, reason: str) -> None:
-        self._lost(reason, eof=True)
+        self.lost(reason, eof=True)
 
-    def _lost(self, reason: str, eof: bool = False) -> None:
+    def lost(self, reason: str, eof: bool = False) -> None:
         """The relay broke or the worker broke the protocol: kill and report once."""
         if self.relay is not None:
             self.relay.close()
@@ -282,8 +283,8 @@ class Worker:
         if self._statm_fd >= 0:
             os.close(self._statm_fd)
             self._statm_fd = -1
-        if self._kill_timer is not None:
-            self._kill_timer.cancel()  # type: ignore[attr-defined]
+        if self.kill_timer is not None:
+            self.kill_timer.cancel()
         for fd in list(self._partial):
             self._read_output(fd, final=True)
         drain = getattr(self.relay, "drain", None)

@@ -16,6 +16,7 @@ import httpx
 import psutil
 import pytest
 
+from fastrr.rpc.client import RpcClient
 from tests.conftest import ROOT, WORKERS, free_port
 
 
@@ -160,16 +161,35 @@ def test_psr7_worker_answers_identically_over_pipes_and_sockets(fastrr, tmp_path
         assert (a.status_code, a.content) == (b.status_code, b.content)
 
 
+def start_with_rpc(fastrr, config: dict | None = None, **kw):
+    address = f"tcp://127.0.0.1:{free_port()}"
+    return fastrr.start({"rpc": {"listen": address}, **(config or {})}, **kw), address
+
+
+def wait_until_working(address: str, timeout: float = 10.0) -> None:
+    """Until a worker runs a request (informer.Workers), instead of guessing with a sleep."""
+    deadline = time.monotonic() + timeout
+    with RpcClient(address) as client:
+        while not any(w["statusStr"] == "working" for w in client.call("informer.Workers", "http")["workers"]):
+            assert time.monotonic() < deadline, "no request reached a worker"
+            time.sleep(0.02)
+
+
 def test_graceful_shutdown_drains_an_in_flight_request(fastrr):
-    server = fastrr.start()
+    server, address = start_with_rpc(fastrr)
     pids = server.wait_workers(2)
     with concurrent.futures.ThreadPoolExecutor(1) as ex:
         slow = ex.submit(httpx.get, server.url("/sleep?ms=1500"), timeout=10)
-        time.sleep(0.4)
+        wait_until_working(address)
         server.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.2)
-        with pytest.raises(httpx.TransportError):  # no longer accepting
-            httpx.get(server.url("/hello"), timeout=2)
+        deadline = time.monotonic() + 5
+        while True:  # no longer accepting, soon after the signal
+            try:
+                httpx.get(server.url("/hello"), timeout=2)
+            except httpx.TransportError:
+                break
+            assert time.monotonic() < deadline, "still accepting after SIGTERM"
+            time.sleep(0.02)
         assert slow.result().status_code == 200
     assert server.proc.wait(20) == 0
     for pid in pids:
@@ -177,12 +197,12 @@ def test_graceful_shutdown_drains_an_in_flight_request(fastrr):
 
 
 def test_second_signal_forces_exit(fastrr):
-    server = fastrr.start({"http": {"shutdown_timeout": "30s"}})
+    server, address = start_with_rpc(fastrr, {"http": {"shutdown_timeout": "30s"}})
     with concurrent.futures.ThreadPoolExecutor(1) as ex:
         pending = ex.submit(httpx.get, server.url("/sleep?ms=20000"), timeout=30)
-        time.sleep(0.5)
+        wait_until_working(address)
         server.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
+        time.sleep(0.3)  # (a second signal that came with the first would count all the same)
         server.proc.send_signal(signal.SIGTERM)
         assert server.proc.wait(10) == 1
         with pytest.raises(httpx.TransportError):

@@ -148,7 +148,8 @@ class MemorySampler:
     comparing many fpm children with a few workers.
     """
 
-    def __init__(self, pids: Sequence[int], interval: float = 0.25, pss: bool = True):
+    def __init__(self, pids: Sequence[int], interval: float | None = 0.25, pss: bool = True):
+        """`interval` None: no sampling thread, one sample on entry and one on exit."""
         self.pids = list(pids)
         self.interval = interval
         self.want_pss = pss
@@ -181,12 +182,14 @@ class MemorySampler:
 
     def __enter__(self) -> MemorySampler:
         self.sample()
-        self._thread.start()
+        if self.interval is not None:
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        if self.interval is not None:
+            self._stop.set()
+            self._thread.join()
         self.sample()
 
 

@@ -107,6 +107,10 @@ def test_memory_sampler_and_context_switches():
             time.sleep(0.2)
         assert mem.peak.rss > 20 << 20
         assert mem.peak.samples >= 2
+        # The measured run's sampler: no thread, RSS on entry and on exit only.
+        with procs.MemorySampler([proc.pid], interval=None, pss=False) as quiet:
+            time.sleep(0.1)
+        assert quiet.peak.samples == 2 and quiet.peak.rss > 20 << 20 and quiet.peak.pss == 0
         assert procs.context_switches([proc.pid]) >= 1
     finally:
         procs.stop_tree(proc, timeout=5)

@@ -72,6 +72,20 @@ def raw_exchange(port: int, data: bytes) -> bytes:
             out += chunk
 
 
+def spied_data_frames(log, requests: int, replies: int, timeout: float = 5.0) -> tuple[list, list]:
+    """codec_spy.py's log once it holds `requests` request frames and `replies`
+    reply frames with options [ctx_len] (or the timeout passed): (requests, replies),
+    each a split log line (direction, flags, ...)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        frames = [line.split() for line in log.read_text().splitlines()]
+        data_in = [f for f in frames if f[0] == "in" and len(f) == 4]
+        data_out = [f for f in frames if f[0] == "out" and len(f) == 4]
+        if (len(data_in) >= requests and len(data_out) >= replies) or time.monotonic() > deadline:
+            return data_in, data_out
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_same_answers_json_and_proto(fastrr, mode):
     servers = {codec: fastrr.start(codec_config(codec), env={"APP_MODE": mode}) for codec in ("json", "proto")}
@@ -115,15 +129,7 @@ def test_worker_replies_in_kind(fastrr, tmp_path, codec, flag, mode):
         assert client.get("/hello").json() == {"hello": "world"}
         assert client.get("/stream?n=7").text == "".join(f"chunk {i}\n" for i in range(7))
         assert client.get("/early-hints").json() == {"ok": True}
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        frames = [line.split() for line in log.read_text().splitlines()]
-        if (sum(1 for f in frames if f[0] == "out" and int(f[1]) & C.FLAG_CONTROL == 0) >= 1 + 8 + 2
-                and sum(1 for f in frames if f[0] == "in" and len(f) == 4) >= 3):
-            break
-        time.sleep(0.05)
-    data_in = [f for f in frames if f[0] == "in" and len(f) == 4]  # options [ctx_len]: requests
-    data_out = [f for f in frames if f[0] == "out" and len(f) == 4]
+    data_in, data_out = spied_data_frames(log, requests=3, replies=1 + 8 + 2)
     assert len(data_in) == 3
     assert {int(f[1]) for f in data_in} == {flag}
     assert len(data_out) == 1 + 8 + 2  # /hello, 7 chunks + the end, 103 + final

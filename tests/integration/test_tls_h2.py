@@ -25,6 +25,7 @@ import pytest
 
 import fastrr._core as C
 from tests.conftest import WORKERS, worker_cmd
+from tests.integration.test_codecs import spied_data_frames
 
 needs_h2load = pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load (Debian nghttp2-client) missing")
 
@@ -525,15 +526,7 @@ def test_h2_worker_gets_and_replies_in_codec(fastrr, certs, tmp_path, codec, fla
     with httpx.Client(http1=False, http2=True, timeout=30) as client:
         r = client.post(srv.http("/echo"), data={"a": "b"})
         assert r.http_version == "HTTP/2" and r.json()["parsedBody"] == {"a": "b"}
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        frames = [line.split() for line in log.read_text().splitlines()]
-        if (sum(1 for f in frames if f[0] == "out" and len(f) == 4) >= 1 + 8 + 2 + 1
-                and sum(1 for f in frames if f[0] == "in" and len(f) == 4) >= 4):
-            break
-        time.sleep(0.05)
-    data_in = [f for f in frames if f[0] == "in" and len(f) == 4]  # options [ctx_len]: requests
-    data_out = [f for f in frames if f[0] == "out" and len(f) == 4]
+    data_in, data_out = spied_data_frames(log, requests=4, replies=1 + 8 + 2 + 1)
     assert len(data_in) == 4
     assert {int(f[1]) for f in data_in} == {flag}
     assert len(data_out) == 1 + 8 + 2 + 1  # /echo, 7 chunks + the end, 103 + final, /echo

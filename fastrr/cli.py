@@ -86,7 +86,7 @@ def _parse_workers(value: str | None) -> int | None:
 @click.option("-p", "--pid", "pidfile", is_flag=True, default=False, help="Write .pid in the working directory.")
 @click.pass_context
 def serve(ctx: click.Context, workers: str | None, pidfile: bool, **local: Any) -> None:
-    """Start the HTTP server and its PHP worker pool."""
+    """Start the server: its plugins (http, jobs, rpc) and their PHP worker pools."""
     from fastrr.config import ConfigError, load_config
     from fastrr.log import configure
 
@@ -94,8 +94,9 @@ def serve(ctx: click.Context, workers: str | None, pidfile: bool, **local: Any) 
     try:
         config = load_config(opts["config"] or ".rr.yaml", opts["workdir"], opts["overrides"], opts["dotenv"],
                              _parse_workers(workers))
-        if config.http is None:
-            raise ConfigError("http", "required section is missing: set http.address (e.g. 127.0.0.1:8080)")
+        if config.http is None and "jobs" not in config.sections:
+            raise ConfigError("http", "required section is missing: set http.address (e.g. 127.0.0.1:8080), "
+                                      "or jobs.pipelines for a queue consumer")
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
@@ -194,11 +195,12 @@ def _connect(target: tuple[str, str], timeout: float = 10.0) -> Any:
         _fail(f"cannot reach fastrr RPC at {address} ({hint})")
 
 
-def _call(client: Any, method: str, payload: Any = True, timeout: float | None = -1.0) -> Any:
+def _call(client: Any, method: str, payload: Any = True, timeout: float | None = -1.0, flags: int = 0) -> Any:
     from fastrr.rpc.client import RpcError
+    from fastrr.rpc.codec import FLAG_JSON
 
     try:
-        return client.call(method, payload, timeout=timeout)
+        return client.call(method, payload, flags=flags or FLAG_JSON, timeout=timeout)
     except RpcError as exc:
         _fail(f"{method}: {exc}")
     except OSError as exc:
@@ -248,7 +250,7 @@ def workers(ctx: click.Context, plugins: tuple[str, ...], interactive: bool, **l
     """Show the workers of the plugins (all by default): PID, status, execs, memory, CPU, age."""
     from rich.console import Console, Group
 
-    from fastrr.rpc.render import exits_lines, workers_table
+    from fastrr.rpc.render import exits_lines, jobs_table, workers_table
 
     opts = _merge(ctx, **local)
     target = _rpc_target(opts)
@@ -261,6 +263,8 @@ def workers(ctx: click.Context, plugins: tuple[str, ...], interactive: bool, **l
                 now = time.time()
                 parts.extend(workers_table(name, _call(client, "informer.Workers", name)["workers"], now))
                 parts.extend(exits_lines(_call(client, "informer.Stats", name).get("exits", []), now))
+                if name == "jobs":
+                    parts.extend(jobs_table(_call(client, "informer.Jobs", "jobs")))
             return Group(*parts)
 
         if not interactive:
@@ -280,6 +284,15 @@ def workers(ctx: click.Context, plugins: tuple[str, ...], interactive: bool, **l
                     live.update(snapshot(), refresh=True)
         except KeyboardInterrupt:
             pass
+
+
+def _register_jobs() -> None:
+    from fastrr.jobs.cli import register
+
+    register(main, _config_options, _merge, _rpc_target, _connect, _call, _fail)
+
+
+_register_jobs()
 
 
 @main.command()

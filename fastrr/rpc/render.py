@@ -83,3 +83,28 @@ def exits_lines(exits: list[dict[str, Any]], now: float) -> list[Any]:
             text += f" — {detail}"
         lines.append(Text(text, "red"))
     return lines
+
+
+def jobs_table(rows: list[dict[str, Any]]) -> list[Any]:
+    """`rr workers`'s jobs part: "Jobs of [jobs]:" and Status | Pipeline | Driver | Queue |
+    Active | Delayed | Reserved, from `informer.Jobs` rows (RoadRunner's keys)."""
+    title = Text.assemble("Jobs of [", ("jobs", "yellow"), "]:")
+    table = Table(box=box.SQUARE, header_style="bold")
+    for name in ("Status", "Pipeline", "Driver", "Queue", "Active", "Delayed", "Reserved"):
+        table.add_column(name)
+    for row in sorted(rows, key=lambda r: str(r.get("Pipeline", ""))):
+        ready = bool(row.get("Ready"))
+        table.add_row(Text("READY" if ready else "PAUSED/STOPPED", "green" if ready else "yellow"),
+                      str(row.get("Pipeline", "")), str(row.get("Driver", "")), str(row.get("Queue", "")),
+                      f"{int(row.get('Active', 0)):,}", f"{int(row.get('Delayed', 0)):,}",
+                      f"{int(row.get('Reserved', 0)):,}")
+    return [title, table]
+
+
+def pipelines_table(names: list[str]) -> Table:
+    """`rr jobs --list/--pause/...`: a one-column table."""
+    table = Table(box=box.SQUARE, header_style="bold")
+    table.add_column("Pipeline(s)")
+    for name in names:
+        table.add_row(name)
+    return table

@@ -83,6 +83,11 @@ class RpcServer:
         handler = self.services.methods.get(method)
         if handler is None:
             raise RpcError(f"rpc: can't find method {method}")
+        if method in self.services.proto:
+            # The method decodes its own protobuf message; raw bytes are taken too.
+            if fmt not in (codec.FLAG_PROTO, codec.FLAG_RAW):
+                raise RpcError(f"{method} takes a protobuf message (frame flags 0x80), not {codec.CODEC_NAMES[fmt]}")
+            return codec.FLAG_PROTO, await handler(body)
         if fmt == codec.FLAG_PROTO:
             raise RpcError(f"{method} does not take protobuf messages; use json, msgpack or raw")
         arg = codec.decode(fmt, body)

@@ -11,6 +11,10 @@
 | resetter.Reset         | plugin name | true, once the rolling reset is done     |
 | rpc.Version            | (ignored)   | the RoadRunner version fastrr speaks     |
 | rpc.Config             | (ignored)   | the effective config as YAML bytes       |
+
+Plugins add their own methods with `register` (jobs.*, informer.Jobs, ...);
+`proto=True` marks a method that takes and returns protobuf bytes (FLAGS 0x80).
+`pools` is filled by the plugins' pool factory (server/plugin.py Host.new_pool).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ class Services:
     def __init__(self, pools: dict[str, WorkerPool], raw_config: dict[str, Any]):
         self.pools = pools
         self.raw_config = raw_config
+        self.proto: set[str] = set()
         self.methods: dict[str, Handler] = {
             "informer.List": self.plugins,
             "informer.Workers": self.workers,
@@ -42,6 +47,13 @@ class Services:
             "rpc.Version": self.version,
             "rpc.Config": self.config,
         }
+
+    def register(self, method: str, handler: Handler, proto: bool = False) -> None:
+        if method in self.methods:
+            raise ValueError(f"RPC method {method} is registered twice")
+        self.methods[method] = handler
+        if proto:
+            self.proto.add(method)
 
     def _pool(self, arg: Any) -> WorkerPool:
         name = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else arg

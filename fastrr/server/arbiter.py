@@ -1,13 +1,15 @@
-"""The arbiter: boots the pool, opens the HTTP listener, owns signals and shutdown.
+"""The arbiter: starts the plugins in order, owns signals and shutdown.
 
 Signal handlers only record what happened; the `run` coroutine acts on it
-(gunicorn's shape). First TERM/INT/QUIT: graceful stop (stop accepting, drain
-in-flight requests within http.shutdown_timeout, stop workers). A second one:
-kill the workers and exit 1 at once. HUP: rolling reset of every pool (what
-RoadRunner users expect of a reload). TTIN/TTOU: one worker more/fewer.
+(gunicorn's shape). First TERM/INT/QUIT: graceful stop (every plugin in
+reverse start order: the HTTP front drains in-flight requests within
+http.shutdown_timeout, the jobs consumers finish theirs within the pool's
+destroy_timeout, ...). A second one: kill the workers and exit 1 at once.
+HUP: rolling reset of every pool (what RoadRunner users expect of a reload).
+TTIN/TTOU: one worker more/fewer in the http pool (else the first pool).
 
-The RPC plugin starts before the pools (workers may call it while booting)
-and only when the config has an `rpc` section, as in RoadRunner.
+Plugins come from fastrr/plugins.py; one is on when its section is in the
+config (server/plugin.py says what a plugin is).
 """
 
 from __future__ import annotations
@@ -18,15 +20,11 @@ import signal
 import sys
 from typing import Any
 
-from fastrr import RR_COMPAT_VERSION
 from fastrr.config import Config
-from fastrr.http.engine import EngineHttpServer, engine_blockers
-from fastrr.http.engine_pool import EnginePool
-from fastrr.http.server import HttpServer
 from fastrr.log import Logger
-from fastrr.pool.active_limit import ActiveLimitController
-from fastrr.pool.pool import BootFailure, PoolError, WorkerPool, worker_env
-from fastrr.rpc import RpcServer, Services
+from fastrr.pool.pool import BootFailure, PoolError, WorkerPool
+from fastrr.rpc import Services
+from fastrr.server.plugin import Host, Plugin, PluginError
 
 EXIT_OK = 0
 EXIT_RUNTIME = 1
@@ -35,23 +33,40 @@ EXIT_BOOT = 3
 
 class Arbiter:
     def __init__(self, config: Config, log: Logger, pidfile: str | None = None):
+        from fastrr.plugins import PLUGINS
+
         self.config = config
         self.log = log
         self.pidfile = pidfile
         self.exit_code = EXIT_OK
-        self.pool: WorkerPool | None = None
-        self.http: HttpServer | EngineHttpServer | None = None
-        self.rpc: RpcServer | None = None
+        self.services = Services({}, config.raw)
+        self.host = Host(config, log, self.services, self.fatal)
+        self.plugins: list[Plugin] = [cls(self.host, config.sections[cls.name])
+                                      for cls in PLUGINS if cls.name in config.sections]
+        for plugin in self.plugins:
+            self.host.plugins[plugin.name] = plugin
+            plugin.register(self.services)
+        self._started: list[Plugin] = []
         self._stop: asyncio.Event | None = None
         self._signals = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def pools(self) -> dict[str, WorkerPool]:
+        pools: dict[str, WorkerPool] = {}
+        for plugin in self._started:
+            pools.update(plugin.pools())
+        return pools
+
     def handle_reset(self) -> None:
         """SIGHUP: rolling reset of every pool, in the background."""
-        if self.pool is None or self._signals:
+        if self._signals:
             return
-        self.log.info("SIGHUP received, resetting workers")
-        self._background(self._reset(self.pool))
+        pools = self.pools()
+        if not pools:
+            return
+        self.log.info("SIGHUP received, resetting workers", plugins=sorted(pools))
+        for pool in pools.values():
+            self._background(self._reset(pool))
 
     async def _reset(self, pool: WorkerPool) -> None:
         try:
@@ -61,13 +76,15 @@ class Arbiter:
 
     def handle_scale(self, signum: int) -> None:
         """SIGTTIN: one worker more; SIGTTOU: one fewer (gunicorn's signals)."""
-        if self.pool is None or self._signals:
+        pools = self.pools()
+        pool = pools.get("http") or next(iter(pools.values()), None)
+        if pool is None or self._signals:
             return
         try:
             if signum == signal.SIGTTIN:
-                self.pool.add_worker()
+                pool.add_worker()
             else:
-                self.pool.remove_worker()
+                pool.remove_worker()
         except PoolError as exc:
             self.log.warn(str(exc))
 
@@ -76,43 +93,18 @@ class Arbiter:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def start_active_limit(self) -> ActiveLimitController | None:
-        """http.pool.active_limit: a fixed cap, or (auto) the controller that caps the
-        running workers at one more than the cores while the server saturates them."""
-        assert self.pool is not None and self.config.http is not None
-        pool = self.pool
-        limit = self.config.http.pool.active_limit
-        if limit == 0:
-            return None
-        if limit > 0:
-            pool.set_active_limit(limit)
-            return None
-        log = self.log.named("pool")
-
-        def on_change(n: int, share: float) -> None:
-            if n:
-                log.debug("cores saturated: at most this many workers run requests at once", active_limit=n,
-                          cpu_share=round(share, 2))
-            else:
-                log.debug("active worker limit lifted", cpu_share=round(share, 2))
-
-        controller = ActiveLimitController(lambda: list(pool.workers), pool.set_active_limit, on_change)
-        controller.start()
-        return controller
-
     def handle_signal(self, signum: int) -> None:
         self._signals += 1
         if self._signals == 1:
+            http = self.config.http
             self.log.info("stop signal received, stopping gracefully",
-                          signal=signal.Signals(signum).name, grace_timeout=self.config.http.shutdown_timeout
-                          if self.config.http else 0)
+                          signal=signal.Signals(signum).name, grace_timeout=http.shutdown_timeout if http else 0)
             assert self._stop is not None
             self._stop.set()
             return
         self.log.warn("exit forced")
-        if self.pool is not None:
-            for worker in list(self.pool.workers.values()):
-                worker.kill()
+        for plugin in self.plugins:
+            plugin.kill()
         os._exit(EXIT_RUNTIME)
 
     def fatal(self, message: str) -> None:
@@ -122,6 +114,45 @@ class Arbiter:
         assert self._stop is not None
         self._stop.set()
 
+    def _start_failed(self, plugin: Plugin, exc: BaseException) -> int:
+        if isinstance(exc, BootFailure):
+            code = EXIT_BOOT
+        elif isinstance(exc, PluginError):
+            code = exc.exit_code
+        else:
+            code = EXIT_RUNTIME
+            self.log.error("plugin failed to start", plugin=plugin.name, error=repr(exc))
+            exc = PluginError(f"{plugin.name}: {exc!r}")
+        self.log.error(str(exc), plugin=plugin.name)
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return code
+
+    async def _start_all(self) -> int | None:
+        """Start the plugins in order; an exit code when start-up ends early."""
+        assert self._stop is not None
+        for plugin in self.plugins:
+            boot = asyncio.ensure_future(plugin.start())
+            stop = asyncio.ensure_future(self._stop.wait())
+            await asyncio.wait({boot, stop}, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            if not boot.done():
+                boot.cancel()  # a stop signal during boot
+                self._started.append(plugin)
+                return self.exit_code
+            self._started.append(plugin)
+            exc = boot.exception()
+            if exc is not None:
+                return self._start_failed(plugin, exc)
+        return None
+
+    async def _stop_all(self) -> None:
+        for plugin in reversed(self._started):
+            try:
+                await plugin.stop()
+            except Exception as exc:  # one plugin's failure must not keep the others running
+                self.log.error("plugin failed to stop", plugin=plugin.name, error=repr(exc))
+        self._started.clear()
+
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
@@ -130,82 +161,24 @@ class Arbiter:
         loop.add_signal_handler(signal.SIGHUP, self.handle_reset)
         for signum in (signal.SIGTTIN, signal.SIGTTOU):
             loop.add_signal_handler(signum, self.handle_scale, signum)
-        cfg = self.config
-        assert cfg.http is not None
-        env = worker_env(dict(os.environ), cfg.server.relay, cfg.rpc_listen, cfg.server.env, "http",
-                         RR_COMPAT_VERSION)
-        # The C engine runs the HTTP/1.1 data path (EnginePool hands it the
-        # workers) unless http.engine says python or a setting only the Python
-        # front has is on; asking for "c" explicitly then earns a warning.
-        use_engine = cfg.http.engine != "python"
-        if use_engine and (blockers := engine_blockers(cfg.http, cfg.server.relay)):
-            use_engine = False
-            if cfg.http.engine == "c":
-                self.log.warn("http.engine: c does not support these settings, using the python front",
-                              settings=blockers)
-            else:
-                self.log.debug("using the python front", settings=blockers)
-        if use_engine:
-            self.pool = EnginePool("http", cfg.http.pool, cfg.server.command, env, cfg.server.relay,
-                                   self.log.named("pool"), self.fatal, http=cfg.http,
-                                   http_log=self.log.named("http"))
-        else:
-            self.pool = WorkerPool("http", cfg.http.pool, cfg.server.command, env, cfg.server.relay,
-                                   self.log.named("pool"), self.fatal)
-        if cfg.rpc_listen:
-            self.rpc = RpcServer(cfg.rpc_listen, Services({"http": self.pool}, cfg.raw), self.log.named("rpc"))
-            try:
-                await self.rpc.start()
-            except OSError as exc:
-                message = f"rpc.listen: cannot listen on {cfg.rpc_listen}: {exc.strerror or exc}"
-                self.log.error(message)
-                print(f"error: {message}", file=sys.stderr, flush=True)
-                return EXIT_RUNTIME
         if self.pidfile:
             with open(self.pidfile, "w") as fh:
                 fh.write(str(os.getpid()))
         try:
-            boot = asyncio.ensure_future(self.pool.start())
-            stop = asyncio.ensure_future(self._stop.wait())
-            await asyncio.wait({boot, stop}, return_when=asyncio.FIRST_COMPLETED)
-            if not boot.done():
-                boot.cancel()
-                await self.pool.stop()
-                return self.exit_code
-            stop.cancel()
-            try:
-                boot.result()
-            except BootFailure as exc:
-                self.log.error(str(exc))
-                print(f"error: {exc}", file=sys.stderr, flush=True)
-                await self.pool.stop()
-                return EXIT_BOOT
-            if isinstance(self.pool, EnginePool):
-                self.http = EngineHttpServer(cfg.http, self.pool, self.log.named("http"))
-            else:
-                self.http = HttpServer(cfg.http, self.pool, self.log.named("http"))
-            try:
-                await self.http.start()
-            except OSError as exc:
-                message = f"http.address: cannot listen on {cfg.http.address}: {exc.strerror}"
-                self.log.error(message)
-                print(f"error: {message}", file=sys.stderr, flush=True)
-                await self.pool.stop()
-                return EXIT_RUNTIME
-            limiter = self.start_active_limit()
-            self.log.info("fastrr started", workers=cfg.http.pool.num_workers, relay=cfg.server.relay,
-                          front="c" if isinstance(self.pool, EnginePool) else "python", pid=os.getpid())
+            code = await self._start_all()
+            if code is not None:
+                return code
+            fields: dict[str, Any] = {}
+            http = self.host.plugins.get("http")
+            if http is not None:
+                fields.update(http.started_fields())  # type: ignore[attr-defined]
+            self.log.info("fastrr started", plugins=[p.name for p in self.plugins], **fields, pid=os.getpid())
             await self._stop.wait()
-            if limiter is not None:
-                await limiter.stop()
-                self.pool.set_active_limit(0)  # draining: every worker may finish the queue
-            await self.http.stop()
-            await self.pool.stop()
+            await self._stop_all()
             self.log.info("fastrr stopped")
             return self.exit_code
         finally:
-            if self.rpc is not None:
-                await self.rpc.stop()
+            await self._stop_all()
             if self.pidfile:
                 try:
                     os.unlink(self.pidfile)

@@ -1181,6 +1181,8 @@ test('superglobals: php-cgi worker, echo and exit(), frame stream stays valid', 
     ok(str_contains($stderr, 'boot noise'), 'stray output went to stderr');
 });
 
+require __DIR__ . '/jobs.php';
+
 // ---------------------------------------------------------------- run
 
 $filter = $argv[1] ?? '';

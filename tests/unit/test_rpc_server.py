@@ -20,6 +20,7 @@ class FakeServices:
     def __init__(self) -> None:
         self.gate = asyncio.Event()
         self.finished = asyncio.Event()
+        self.proto: set[str] = set()  # methods taking protobuf bytes (none here)
         self.methods = {
             "test.Echo": self.echo,
             "test.Slow": self.slow,

@@ -1,0 +1,119 @@
+"""The http plugin: its worker pool (RR_MODE=http) and the front that serves it.
+
+The C engine (engine.py + engine_pool.py, csrc/engine*.c) runs the HTTP/1.1
+data path unless `http.engine` says python or a setting only the Python front
+has is on (engine_blockers); asking for "c" explicitly then earns a warning.
+Start: boot the workers, then open the listener (a request never meets an
+empty pool). Stop: stop accepting and drain in-flight requests within
+`http.shutdown_timeout`, then stop the workers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastrr.config.schema import ConfigContext
+from fastrr.config.section import Section
+from fastrr.http.config import HttpConfig, parse_http
+from fastrr.http.engine import EngineHttpServer, engine_blockers
+from fastrr.http.engine_pool import EnginePool
+from fastrr.http.server import HttpServer
+from fastrr.pool.active_limit import ActiveLimitController
+from fastrr.pool.pool import WorkerPool
+from fastrr.server.plugin import Plugin, PluginError
+
+
+class HttpPlugin(Plugin):
+    name = "http"
+    section = "http"
+    cfg: HttpConfig
+
+    @classmethod
+    def parse_config(cls, section: Section, ctx: ConfigContext) -> Any:
+        return parse_http(section, ctx.cpu_count, ctx.workers_override)
+
+    def __init__(self, host: Any, cfg: HttpConfig):
+        super().__init__(host, cfg)
+        self.pool: WorkerPool | None = None
+        self.front: HttpServer | EngineHttpServer | None = None
+        self.limiter: ActiveLimitController | None = None
+
+    def pools(self) -> dict[str, WorkerPool]:
+        return {"http": self.pool} if self.pool is not None else {}
+
+    def _use_engine(self) -> bool:
+        cfg = self.cfg
+        if cfg.engine == "python":
+            return False
+        blockers = engine_blockers(cfg, self.host.config.server.relay)
+        if not blockers:
+            return True
+        if cfg.engine == "c":
+            self.log.warn("http.engine: c does not support these settings, using the python front",
+                          settings=blockers)
+        else:
+            self.log.debug("using the python front", settings=blockers)
+        return False
+
+    async def start(self) -> None:
+        cfg = self.cfg
+        if self._use_engine():
+            self.pool = self.host.new_pool("http", cfg.pool, "http", EnginePool, http=cfg,
+                                           http_log=self.log)
+        else:
+            self.pool = self.host.new_pool("http", cfg.pool, "http")
+        await self.pool.start()  # BootFailure: the arbiter reports it
+        front: HttpServer | EngineHttpServer
+        if isinstance(self.pool, EnginePool):
+            front = EngineHttpServer(cfg, self.pool, self.log)
+        else:
+            front = HttpServer(cfg, self.pool, self.log)
+        try:
+            await front.start()
+        except OSError as exc:  # (stop() stops the pool)
+            raise PluginError(f"http.address: cannot listen on {cfg.address}: {exc.strerror}") from None
+        self.front = front
+        self.limiter = self.start_active_limit()
+
+    def started_fields(self) -> dict[str, Any]:
+        """For the arbiter's "fastrr started" line (tests and tools read `front`)."""
+        return {"workers": self.cfg.pool.num_workers, "relay": self.host.config.server.relay,
+                "front": self.front_name}
+
+    @property
+    def front_name(self) -> str:
+        return "c" if isinstance(self.pool, EnginePool) else "python"
+
+    def start_active_limit(self) -> ActiveLimitController | None:
+        """http.pool.active_limit: a fixed cap, or (auto) the controller that caps the
+        running workers at one more than the cores while the server saturates them."""
+        assert self.pool is not None
+        pool = self.pool
+        limit = self.cfg.pool.active_limit
+        if limit == 0:
+            return None
+        if limit > 0:
+            pool.set_active_limit(limit)
+            return None
+        log = self.host.logger("pool")
+
+        def on_change(n: int, share: float) -> None:
+            if n:
+                log.debug("cores saturated: at most this many workers run requests at once", active_limit=n,
+                          cpu_share=round(share, 2))
+            else:
+                log.debug("active worker limit lifted", cpu_share=round(share, 2))
+
+        controller = ActiveLimitController(lambda: list(pool.workers), pool.set_active_limit, on_change)
+        controller.start()
+        return controller
+
+    async def stop(self) -> None:
+        if self.pool is None:
+            return
+        if self.limiter is not None:
+            await self.limiter.stop()
+            self.pool.set_active_limit(0)  # draining: every worker may finish the queue
+        if self.front is not None:
+            await self.front.stop()
+        await self.pool.stop()

@@ -1,0 +1,24 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Fastrr\Jobs\Queue;
+
+/**
+ * The `driver` of a pipeline, as in its config and in a received task's context.
+ * fastrr runs `memory` and `boltdb` (kept in SQLite); the others are RoadRunner's.
+ */
+enum Driver: string
+{
+    case Memory = 'memory';
+    case AMQP = 'amqp';
+    case Beanstalk = 'beanstalk';
+    case BoltDB = 'boltdb';
+    case SQS = 'sqs';
+    case Redis = 'redis';
+    case NATS = 'nats';
+    case Kafka = 'kafka';
+    case NSQ = 'nsq';
+    case PubSub = 'google_pub_sub';
+    case Unknown = 'unknown';
+}

@@ -94,9 +94,9 @@ def serve(ctx: click.Context, workers: str | None, pidfile: bool, **local: Any) 
     try:
         config = load_config(opts["config"] or ".rr.yaml", opts["workdir"], opts["overrides"], opts["dotenv"],
                              _parse_workers(workers))
-        if config.http is None and "jobs" not in config.sections:
+        if not set(config.sections) - {"rpc", "lock"}:
             raise ConfigError("http", "required section is missing: set http.address (e.g. 127.0.0.1:8080), "
-                                      "or jobs.pipelines for a queue consumer")
+                                      "or jobs.pipelines for a queue consumer, or kv storages")
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)

@@ -1,6 +1,7 @@
 """The bundled plugins, in start order (stopped in reverse): nothing else.
 
-rpc first, since workers may call it while they boot; jobs before http, so
+rpc first, since workers may call it while they boot; then the plugins without
+workers that workers call (kv, lock); jobs before http, so
 HTTP handlers can push jobs from their first request, and so at a graceful
 stop the HTTP front drains (its handlers still pushing) before the consumers
 drain and the pipelines close; rpc last, for the CLI to watch the stop.
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 from fastrr.http.plugin import HttpPlugin
 from fastrr.jobs.plugin import JobsPlugin
+from fastrr.kv.plugin import KvPlugin
+from fastrr.lock.plugin import LockPlugin
 from fastrr.rpc.plugin import RpcPlugin
 from fastrr.server.plugin import Plugin
 
-PLUGINS: list[type[Plugin]] = [RpcPlugin, JobsPlugin, HttpPlugin]
+PLUGINS: list[type[Plugin]] = [RpcPlugin, KvPlugin, LockPlugin, JobsPlugin, HttpPlugin]

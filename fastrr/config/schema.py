@@ -105,7 +105,7 @@ def build_config(raw: dict[str, Any], workdir: str, workers_override: int | None
     ctx = ConfigContext(cpu_count=os.cpu_count() or 1, workers_override=workers_override, raw=raw)
     sections: dict[str, Any] = {}
     for plugin in PLUGINS:
-        if plugin.section in raw:
+        if plugin.enabled(raw):
             sections[plugin.name] = plugin.parse_config(top.sub(plugin.section), ctx)
 
     ls = top.sub("logs")

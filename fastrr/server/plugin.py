@@ -83,6 +83,11 @@ class Plugin:
         self.log = host.logger(self.name)
 
     @classmethod
+    def enabled(cls, raw: dict[str, Any]) -> bool:
+        """On when its section is in the config (a plugin may widen that)."""
+        return cls.section in raw
+
+    @classmethod
     def parse_config(cls, section: Section, ctx: ConfigContext) -> Any:
         raise NotImplementedError
 

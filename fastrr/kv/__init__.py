@@ -1,0 +1,1 @@
+"""The kv plugin: named key-value storages over RPC (RoadRunner's `kv`)."""

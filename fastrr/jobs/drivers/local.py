@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_pipeline ON jobs (pipeline);
 """
+WAKE_BATCH = 256  # rows read per query when handing out jobs (SQLite's variable limit is far above)
 
 
 class Store:
@@ -152,9 +153,11 @@ class Store:
     def load(self, pipeline: str) -> list[tuple[int, int, float]]:
         return self.db.execute("SELECT seq, priority, due FROM jobs WHERE pipeline=?", (pipeline,)).fetchall()
 
-    def row(self, seq: int) -> tuple[Any, ...] | None:
-        return self.db.execute("SELECT id, name, payload, headers, priority, auto_ack, attempts, pushed "
-                               "FROM jobs WHERE seq=?", (seq,)).fetchone()
+    def rows(self, seqs: list[int]) -> dict[int, tuple[Any, ...]]:
+        marks = ",".join("?" * len(seqs))
+        cur = self.db.execute("SELECT seq, id, name, payload, headers, priority, auto_ack, attempts, pushed "
+                              f"FROM jobs WHERE seq IN ({marks})", seqs)
+        return {row[0]: row[1:] for row in cur}
 
 
 class LocalDriver(Driver):
@@ -244,21 +247,30 @@ class LocalDriver(Driver):
         self.wake()
 
     def wake(self) -> None:
+        """Hand out due jobs, reading their rows WAKE_BATCH at a time (one query each)."""
         store = self.store
         sink = self.sink
-        while (self.running and store is not None and self.ready and len(self.reserved) < self.prefetch
-               and sink.has_room()):
-            priority, seq = heapq.heappop(self.ready)
-            row = store.row(seq)
-            if row is None:  # cannot happen while the file is locked; skip rather than stall
-                continue
-            jid, name, payload, headers, prio, auto_ack, attempts, pushed = row
-            job = Job(id=jid, name=name, payload=bytes(payload), pipeline=self.pipe.name,
-                      headers=json.loads(headers), priority=prio, auto_ack=bool(auto_ack),
-                      attempts=attempts, pushed_at=pushed)
-            delivery = Delivery(job, self, handle=seq)
-            self.reserved[seq] = delivery
-            sink.offer(delivery)
+        while self.running and store is not None and self.ready and sink.has_room():
+            room = min(self.prefetch - len(self.reserved), WAKE_BATCH)
+            if room <= 0:
+                return
+            picked = [heapq.heappop(self.ready) for _ in range(min(room, len(self.ready)))]
+            rows = store.rows([seq for _, seq in picked])
+            for i, (_, seq) in enumerate(picked):
+                if not sink.has_room():
+                    for entry in picked[i:]:
+                        heapq.heappush(self.ready, entry)
+                    return
+                row = rows.get(seq)
+                if row is None:  # cannot happen while the file is locked; skip rather than stall
+                    continue
+                jid, name, payload, headers, prio, auto_ack, attempts, pushed = row
+                job = Job(id=jid, name=name, payload=bytes(payload), pipeline=self.pipe.name,
+                          headers=json.loads(headers) if headers != "{}" else {}, priority=prio,
+                          auto_ack=bool(auto_ack), attempts=attempts, pushed_at=pushed)
+                delivery = Delivery(job, self, handle=seq)
+                self.reserved[seq] = delivery
+                sink.offer(delivery)
 
     def ack(self, delivery: Delivery) -> None:
         seq = delivery.handle

@@ -64,7 +64,44 @@ class KvRpc:
 
     def register(self, rpc: Services) -> None:
         for name in ("Has", "Set", "MGet", "MExpire", "TTL", "Delete", "Clear"):
-            rpc.register(f"kv.{name}", getattr(self, name.lower()), proto=True)
+            method = f"kv.{name}"
+            plan = getattr(self, f"_plan_{name.lower()}")
+            rpc.register(method, self._async_handler(method, plan), proto=True,
+                         fast=self._fast_handler(method, plan))
+
+    # Each method is a plan: validate the request, then the driver calls to make
+    # [(op, args)] and how to answer from their results. The plan runs in place
+    # for a `sync` driver (the RPC fast path), else awaited in a Task.
+
+    def _async_handler(self, method: str, plan: Any) -> Any:
+        async def handler(body: bytes) -> bytes:
+            req, driver = self._request(body, method)
+            calls, answer = plan(req, driver)
+            results = []
+            for op, args in calls:
+                try:
+                    results.append(await getattr(driver, op)(*args))
+                except KvError as exc:
+                    raise RpcError(f"{method}: storage {req.storage}: {exc}") from None
+            return answer(results)  # type: ignore[no-any-return]
+
+        return handler
+
+    def _fast_handler(self, method: str, plan: Any) -> Any:
+        def fast(body: bytes) -> bytes | None:
+            req, driver = self._request(body, method)
+            if not driver.sync:
+                return None
+            calls, answer = plan(req, driver)
+            results = []
+            for op, args in calls:
+                try:
+                    results.append(driver.run_now(op, *args))
+                except KvError as exc:
+                    raise RpcError(f"{method}: storage {req.storage}: {exc}") from None
+            return answer(results)  # type: ignore[no-any-return]
+
+        return fast
 
     def _request(self, body: bytes, method: str) -> tuple[Any, KvDriver]:
         req = proto.Request()
@@ -96,12 +133,6 @@ class KvRpc:
         if len(key) > MAX_KEY:
             raise RpcError(f"{where}: key is {len(key)} characters, over {MAX_KEY}")
 
-    async def _run(self, method: str, req: Any, coro: Any) -> Any:
-        try:
-            return await coro
-        except KvError as exc:
-            raise RpcError(f"{method}: storage {req.storage}: {exc}") from None
-
     @staticmethod
     def _answer(items: list[tuple[str, bytes, str]]) -> bytes:
         resp = proto.Response()
@@ -109,13 +140,11 @@ class KvRpc:
             resp.items.add(key=key, value=value, timeout=timeout)
         return resp.SerializeToString()
 
-    async def has(self, body: bytes) -> bytes:
-        req, driver = self._request(body, "kv.Has")
-        found = await self._run("kv.Has", req, driver.has(self._keys(req, "kv.Has")))
-        return self._answer([(k, b"", "") for k in found])
+    def _plan_has(self, req: Any, driver: KvDriver) -> Any:
+        keys = self._keys(req, "kv.Has")
+        return [("has", (keys,))], lambda r: self._answer([(k, b"", "") for k in r[0]])
 
-    async def set(self, body: bytes) -> bytes:
-        req, driver = self._request(body, "kv.Set")
+    def _plan_set(self, req: Any, driver: KvDriver) -> Any:
         if not req.items:
             raise RpcError(f"kv.Set: storage {req.storage}: no items given")
         limit = self.plugin.cfg.storages[req.storage].max_value_size
@@ -133,19 +162,14 @@ class KvRpc:
                 expired.append(item.key)
             else:
                 keep.append((item.key, item.value, expiry))
-        if keep:
-            await self._run("kv.Set", req, driver.set(keep))
-        if expired:
-            await self._run("kv.Set", req, driver.delete(expired))
-        return EMPTY
+        calls = ([("set", (keep,))] if keep else []) + ([("delete", (expired,))] if expired else [])
+        return calls, lambda r: EMPTY
 
-    async def mget(self, body: bytes) -> bytes:
-        req, driver = self._request(body, "kv.MGet")
-        found = await self._run("kv.MGet", req, driver.mget(self._keys(req, "kv.MGet")))
-        return self._answer([(k, v, "") for k, v in found])
+    def _plan_mget(self, req: Any, driver: KvDriver) -> Any:
+        keys = self._keys(req, "kv.MGet")
+        return [("mget", (keys,))], lambda r: self._answer([(k, v, "") for k, v in r[0]])
 
-    async def mexpire(self, body: bytes) -> bytes:
-        req, driver = self._request(body, "kv.MExpire")
+    def _plan_mexpire(self, req: Any, driver: KvDriver) -> Any:
         if not req.items:
             raise RpcError(f"kv.MExpire: storage {req.storage}: should set timeout and at least one key")
         now = time.time()
@@ -161,23 +185,15 @@ class KvRpc:
                 expired.append(item.key)
             else:
                 keep.append((item.key, expiry))
-        if keep:
-            await self._run("kv.MExpire", req, driver.mexpire(keep))
-        if expired:
-            await self._run("kv.MExpire", req, driver.delete(expired))
-        return EMPTY
+        calls = ([("mexpire", (keep,))] if keep else []) + ([("delete", (expired,))] if expired else [])
+        return calls, lambda r: EMPTY
 
-    async def ttl(self, body: bytes) -> bytes:
-        req, driver = self._request(body, "kv.TTL")
-        found = await self._run("kv.TTL", req, driver.ttl(self._keys(req, "kv.TTL")))
-        return self._answer([(k, b"", format_timeout(e)) for k, e in found])
+    def _plan_ttl(self, req: Any, driver: KvDriver) -> Any:
+        keys = self._keys(req, "kv.TTL")
+        return [("ttl", (keys,))], lambda r: self._answer([(k, b"", format_timeout(e)) for k, e in r[0]])
 
-    async def delete(self, body: bytes) -> bytes:
-        req, driver = self._request(body, "kv.Delete")
-        await self._run("kv.Delete", req, driver.delete(self._keys(req, "kv.Delete")))
-        return EMPTY
+    def _plan_delete(self, req: Any, driver: KvDriver) -> Any:
+        return [("delete", (self._keys(req, "kv.Delete"),))], lambda r: EMPTY
 
-    async def clear(self, body: bytes) -> bytes:
-        req, driver = self._request(body, "kv.Clear")
-        await self._run("kv.Clear", req, driver.clear())
-        return EMPTY
+    def _plan_clear(self, req: Any, driver: KvDriver) -> Any:
+        return [("clear", ())], lambda r: EMPTY

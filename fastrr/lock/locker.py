@@ -73,37 +73,43 @@ class Locker:
             self._changed(name, res)
         return found
 
+    def try_acquire(self, name: str, holder: str, ttl: float, write: bool) -> bool:
+        """Take the lock now if it is free for this holder (no waiting)."""
+        res = self._get(name)
+        if write:
+            free = res.writer is None and (not res.readers or res.readers == {holder})
+        else:
+            free = res.writer is None
+        if free:
+            if write:
+                res.readers.discard(holder)
+                res.writer = holder
+            else:
+                res.readers.add(holder)
+            self._arm(name, res, holder, ttl)
+        elif not res.holders() and not res.waiting:
+            self.resources.pop(name, None)
+        return free
+
     async def _acquire(self, name: str, holder: str, ttl: float, wait: float, write: bool) -> bool:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
-        res = self._get(name)
         while True:
-            if write:
-                free = res.writer is None and (not res.readers or res.readers == {holder})
-            else:
-                free = res.writer is None
-            if free:
-                if write:
-                    res.readers.discard(holder)
-                    res.writer = holder
-                else:
-                    res.readers.add(holder)
-                self._arm(name, res, holder, ttl)
+            if self.try_acquire(name, holder, ttl, write):
                 return True
             left = deadline - loop.time()
             if left <= 0:
-                if not res.holders() and not res.waiting:
-                    self.resources.pop(name, None)
                 return False
+            res = self._get(name)
             res.waiting += 1
-            event = res.changed
             try:
-                await asyncio.wait_for(event.wait(), left)
+                await asyncio.wait_for(res.changed.wait(), left)
             except TimeoutError:
                 pass
             finally:
                 res.waiting -= 1
-            res = self._get(name)  # it may have been forgotten and made anew meanwhile
+                if not res.holders() and not res.waiting and self.resources.get(name) is res:
+                    self.resources.pop(name, None)
 
     async def lock(self, name: str, holder: str, ttl: float, wait: float) -> bool:
         return await self._acquire(name, holder, ttl, wait, write=True)

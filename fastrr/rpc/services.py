@@ -36,6 +36,7 @@ class Services:
         self.pools = pools
         self.raw_config = raw_config
         self.proto: set[str] = set()
+        self.fast: dict[str, Callable[[bytes], bytes | None]] = {}
         self.methods: dict[str, Handler] = {
             "informer.List": self.plugins,
             "informer.Workers": self.workers,
@@ -48,12 +49,19 @@ class Services:
             "rpc.Config": self.config,
         }
 
-    def register(self, method: str, handler: Handler, proto: bool = False) -> None:
+    def register(self, method: str, handler: Handler, proto: bool = False,
+                 fast: Callable[[bytes], bytes | None] | None = None) -> None:
+        """`fast`: for a proto method, a synchronous form tried first, in the
+        connection's callback; it returns None when the call has to wait (then
+        `handler` runs in a Task), and may raise RpcError like the handler."""
         if method in self.methods:
             raise ValueError(f"RPC method {method} is registered twice")
         self.methods[method] = handler
         if proto:
             self.proto.add(method)
+        if fast is not None:
+            assert proto, "only protobuf methods have a fast path"
+            self.fast[method] = fast
 
     def _pool(self, arg: Any) -> WorkerPool:
         name = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else arg

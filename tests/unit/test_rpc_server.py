@@ -21,6 +21,7 @@ class FakeServices:
         self.gate = asyncio.Event()
         self.finished = asyncio.Event()
         self.proto: set[str] = set()  # methods taking protobuf bytes (none here)
+        self.fast: dict[str, object] = {}
         self.methods = {
             "test.Echo": self.echo,
             "test.Slow": self.slow,

@@ -33,12 +33,25 @@ class KvDriver(ABC):
     # False: the storage cannot tell a key's expiry (memcached); its ttl() then
     # raises RoadRunner's "<driver>_plugin_ttl: ..." text, which PHP maps.
     has_ttl: ClassVar[bool] = True
+    # True: every method finishes without waiting (memory, SQLite), so the RPC
+    # fast path may run it in place with run_now() instead of a Task.
+    sync: ClassVar[bool] = False
 
     def __init__(self, storage: str, options: dict[str, Any], log: Logger, workdir: str):
         self.storage = storage
         self.options = options
         self.log = log
         self.workdir = workdir
+
+    def run_now(self, op: str, *args: Any) -> Any:
+        """Run method `op` of a `sync` driver to its end, here and now."""
+        coro = getattr(self, op)(*args)
+        try:
+            coro.send(None)
+        except StopIteration as done:
+            return done.value
+        coro.close()
+        raise RuntimeError(f"kv driver {self.name}: {op} waited although the driver is sync")
 
     async def open(self) -> None:
         """Connect / open the file. A broker that is down is not an error here:

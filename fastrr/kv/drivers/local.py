@@ -41,6 +41,7 @@ def _chunks(keys: list[str], size: int = 500) -> list[list[str]]:
 
 
 class LocalKv(KvDriver):
+    sync = True
     name = "boltdb"
     OPTIONS = {
         "file": (parse_str, "rr.db"),

@@ -17,6 +17,7 @@ SWEEP_SECONDS = 1.0
 
 
 class MemoryKv(KvDriver):
+    sync = True
     name = "memory"
 
     def __init__(self, *args: Any, **kwargs: Any):

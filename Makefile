@@ -6,7 +6,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 DEB_PACKAGES := php8.2-cli php8.2-cgi php-nyholm-psr7 php-psr-http-message php-psr-http-factory \
-                python3-venv python3-dev gcc make curl wrk php-google-protobuf nghttp2-client openssl
+                python3-venv python3-dev gcc make curl wrk php-google-protobuf nghttp2-client openssl \
+                memcached
 CSRC := $(wildcard csrc/*.c csrc/*.h)
 
 .PHONY: setup serve test test-fast lint build clean bench
@@ -38,12 +39,16 @@ fastrr/_core.stamp: $(CSRC) setup.py
 serve: setup
 	$(VENV)/bin/fastrr serve -c php/demo/.rr.yaml
 
+# tests/services.py: the services the tests use (Redis on 127.0.0.1:6379) answer,
+# or are started, or the run stops with one line saying which does not.
 test: setup
 	$(PY) -m ruff check fastrr tests bench
+	$(PY) tests/services.py
 	php php/tests/run.php
 	$(PY) -m pytest tests -q -p no:cacheprovider --engine both
 
 test-fast: build
+	$(PY) tests/services.py
 	$(PY) -m pytest tests -q -x -p no:cacheprovider
 
 # fastrr against nginx + php-fpm (see README, Benchmark): `make bench BENCH_ARGS=--quick`.

@@ -9,6 +9,7 @@ The flow, one module per step:
     wrk       the load generator (wrk-scripts/) and its output (JSON from done())
     stats     medians, min–max, paired ratios
     runner    the measurement plan, warm-ups, interleaved repeats, progress bar
+    jobs      `--apps jobs`: the jobs plugin (memory, boltdb × 1, 2, 4 PHP consumers), push to ack
     report    terminal table, Markdown, JSON; plot: PNGs (matplotlib, optional)
 
 Timings never decide pass/fail of a unit test; tests/bench/ checks this logic only.

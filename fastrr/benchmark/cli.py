@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fastrr.benchmark import plot, report, runner
+from fastrr.benchmark import jobs, plot, report, runner
 from fastrr.benchmark.apps import ROOT
 from fastrr.benchmark.env import SetupError
 
@@ -88,6 +88,55 @@ def write_outputs(doc: dict, out_dir: Path, plots: bool, console: Any, history: 
     return written
 
 
+def write_jobs_outputs(doc: dict, out_dir: Path, plots: bool, console: Any, history: bool = True) -> list[Path]:
+    """jobs.json, jobs.md and jobs.png: next to the HTTP run's files, never over them."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    images: list[Path] = []
+    if plots and doc.get("jobs"):
+        if plot.available():
+            image = plot.plot_jobs(doc, out_dir / "jobs.png")
+            images = [image] if image is not None else []
+        else:
+            _say(console, f"plots skipped: matplotlib is not installed; {plot.INSTALL_HINT}")
+    doc["images"] = [p.name for p in images]
+    report.write_json(doc, out_dir / "jobs.json")
+    (out_dir / "jobs.md").write_text("# fastrr jobs: push → PHP consumer → ack\n\n" + report.jobs_markdown(doc))
+    if history:
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        kind = "quick" if doc["options"].get("quick") else "full"
+        report.write_json(doc, ROOT / "bench" / "results" / "history" / f"{stamp}-jobs-{kind}.json")
+    return [out_dir / "jobs.json", out_dir / "jobs.md", *images]
+
+
+def finish(doc: dict, out_dir: Path, *, plots: bool, console: Any, history: bool, update_readme: bool) -> bool:
+    """Writes, shows and (when asked) puts into README.md one results document; True when it has failures.
+    An HTTP document replaces the bench block, a jobs document the bench-jobs block: neither touches the other."""
+    if report.is_jobs(doc):
+        written = write_jobs_outputs(doc, out_dir, plots, console, history=history)
+        if console is not None:
+            report.jobs_terminal(doc, console)
+        else:
+            print(report.jobs_plain_table(doc))
+    else:
+        written = write_outputs(doc, out_dir, plots, console, history=history)
+        if console is not None:
+            report.terminal(doc, console)
+        else:
+            print(report.plain_table(doc))
+    for path in written:
+        _say(console, f"wrote {_rel(path)}")
+    if update_readme:
+        readme = ROOT / "README.md"
+        if report.is_jobs(doc):
+            changed = report.update_readme_jobs(readme, doc, _rel(out_dir))
+            where = "the bench-jobs markers"
+        else:
+            changed = report.update_readme(readme, doc, _rel(out_dir))
+            where = "the bench markers"
+        _say(console, f"{'updated' if changed else 'unchanged'}: {_rel(readme)} (section between {where})")
+    return bool(doc.get("failures"))
+
+
 def main(*, quick: bool = False, apps: str | None = None, connections: str | None = None,
          repeats: int | None = None, duration: int | None = None, warmup: int | None = None,
          workers: int | None = None, pin: str | None = None, threads: int | None = None, out: str | None = None,
@@ -98,6 +147,8 @@ def main(*, quick: bool = False, apps: str | None = None, connections: str | Non
     console = None if plain else _console()
     if compare:
         return compare_files(Path(compare[0]), Path(compare[1]), console)
+    done = {"plots": not no_plots, "console": console, "update_readme": update_readme}
+    failed = False
     try:
         options = runner.Options.make(quick, apps=apps, connections=_ints(connections), repeats=repeats,
                                       duration=duration, warmup=warmup, workers=workers, pin=pin, threads=threads,
@@ -105,19 +156,34 @@ def main(*, quick: bool = False, apps: str | None = None, connections: str | Non
                                       relay=relay, max_foreign=max_foreign, active_limit=active_limit)
         if report_file:
             doc = report.load_json(Path(report_file))
-            out_dir = Path(out) if out else Path(report_file).parent
-        else:
-            runner.apps_mod.select(options.apps)  # unknown names fail before anything starts
-            if not plot.available() and not no_plots:
-                _say(console, f"note: no PNG plots without matplotlib; {plot.INSTALL_HINT}")
+            failed = finish(doc, Path(out) if out else Path(report_file).parent, history=False, **done)
+            return EXIT_FAILED if failed else EXIT_OK
+        options.apps, run_http, run_jobs = jobs.split_apps(options.apps)
+        plan = jobs.Plan.from_options(options)
+        if run_http:
+            try:
+                runner.apps_mod.select(options.apps)  # unknown names fail before anything starts
+            except ValueError as exc:
+                raise ValueError(f"{exc}, {jobs.NAME} (or all)") from None
+        if not plot.available() and not no_plots:
+            _say(console, f"note: no PNG plots without matplotlib; {plot.INSTALL_HINT}")
+        if run_http:
             n_apps = len(runner.apps_mod.select(options.apps))
             estimate = options.estimate_seconds(n_apps, len(options.layouts()))
             _say(console, f"fastrr bench{' --quick' if quick else ''}: {n_apps} apps × connections "
                           f"{','.join(map(str, options.connections))} × {options.repeats} repeats × 2 servers, "
                           f"{options.duration:g} s each (+{options.warmup:g} s warm-up): about "
                           f"{estimate / 60:.1f} min")
+        if run_jobs:
+            _say(console, f"fastrr bench{' --quick' if quick else ''} jobs: drivers {','.join(plan.drivers)} × "
+                          f"consumers {','.join(map(str, plan.consumers))} × {plan.repeats} repeats of "
+                          f"{plan.jobs:,} jobs: about {plan.estimate_seconds(len(options.layouts())) / 60:.1f} min")
+        if run_http:
             doc = runner.run(options, log=lambda text: _say(console, text), plain_progress=plain)
-            out_dir = options.out_dir
+            failed |= finish(doc, options.out_dir, history=True, **done)
+        if run_jobs:
+            doc = jobs.run(options, log=lambda text: _say(console, text), plain_progress=plain, plan=plan)
+            failed |= finish(doc, options.out_dir, history=True, **done)
     except SetupError as exc:
         _say(console, f"error: {exc}")
         return EXIT_USAGE
@@ -127,19 +193,7 @@ def main(*, quick: bool = False, apps: str | None = None, connections: str | Non
     except KeyboardInterrupt:
         _say(console, "interrupted: all servers stopped")
         return EXIT_INTERRUPTED
-    written = write_outputs(doc, out_dir, not no_plots, console, history=not report_file)
-    if console is not None:
-        report.terminal(doc, console)
-    else:
-        print(report.plain_table(doc))
-    for path in written:
-        _say(console, f"wrote {_rel(path)}")
-    if update_readme:
-        readme = ROOT / "README.md"
-        image_dir = _rel(out_dir)
-        changed = report.update_readme(readme, doc, image_dir)
-        _say(console, f"{'updated' if changed else 'unchanged'}: {_rel(readme)} (section between the bench markers)")
-    return EXIT_FAILED if doc.get("failures") else EXIT_OK
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _rel(path: Path) -> str:

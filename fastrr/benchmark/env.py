@@ -223,3 +223,18 @@ def describe_machine(root: Path, php: str, fpm: str) -> dict[str, object]:
         "fastrr": git_revision(root),
         "loadavg_start": list(os.getloadavg()),
     }
+
+
+def filesystem(path: Path, mounts: str = "/proc/mounts") -> str:
+    """The file system type `path` is on (the longest mount point in `mounts` that holds it)."""
+    best, kind = "", "?"
+    try:
+        with open(mounts) as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) >= 3 and (str(path) + "/").startswith(parts[1].rstrip("/") + "/") \
+                        and len(parts[1]) >= len(best):
+                    best, kind = parts[1], parts[2]
+    except OSError:
+        pass
+    return kind

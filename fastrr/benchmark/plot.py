@@ -3,6 +3,7 @@
 rps.png      req/s per app and connection count, fpm vs fastrr, min–max whiskers, ratio on top
 latency.png  latency percentiles per app (log scale), one line per server × connections
 cpu.png      server CPU µs per request at one connection count, split front / PHP
+jobs.png     the jobs benchmark: jobs/s by consumers, one line per driver; CPU µs per job beside it
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from fastrr.benchmark.report import summary
+from fastrr.benchmark.report import jobs_summary, summary
 
 COLORS = {"fpm": "#d9822b", "fastrr": "#2b6cb0"}
 LIGHT = {"fpm": "#f3c48f", "fastrr": "#9cc3ea"}
@@ -184,3 +185,61 @@ def plot_all(doc: dict, out_dir: Path) -> list[Path]:
     if cpu is not None:
         paths.append(cpu)
     return paths
+
+
+JOB_COLORS = {"memory": "#2b6cb0", "boltdb": "#2f855a"}
+
+
+def plot_jobs(doc: dict, path: Path) -> Path | None:
+    """Left: jobs/s by number of consumers, one line per driver (and layout), whiskers min–max.
+    Right: CPU µs per job of the PHP consumers (solid) and fastrr's process (dashed)."""
+    points = doc.get("jobs", [])
+    if not points:
+        return None
+    plt = _plt()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.5, 4.4))
+    modes = list(dict.fromkeys(p["mode"] for p in points))
+    drivers = list(dict.fromkeys(p["driver"] for p in points))
+    for mode in modes:
+        for i, driver in enumerate(drivers):
+            pts = sorted((p for p in points if p["mode"] == mode and p["driver"] == driver),
+                         key=lambda p: p["consumers"])
+            if not pts:
+                continue
+            xs = [p["consumers"] for p in pts]
+            label = driver if len(modes) == 1 else f"{driver} ({mode})"
+            color = JOB_COLORS.get(driver, f"C{i}")
+            style = "-" if mode == modes[0] else ":"
+            rate = [jobs_summary(p, "jobs_per_s") for p in pts]
+            err = [[max(0.0, s.median - s.min) for s in rate], [max(0.0, s.max - s.median) for s in rate]]
+            left.errorbar(xs, [s.median for s in rate], yerr=err, color=color, linestyle=style, marker="o",
+                          capsize=3, label=label)
+            for x, s in zip(xs, rate, strict=True):
+                if not math.isnan(s.median):
+                    left.annotate(f"{s.median / 1000:.1f}k", (x, s.median), xytext=(6, 4),
+                                  textcoords="offset points", ha="left", fontsize=8, color=color)
+            right.plot(xs, [jobs_summary(p, "php_us").median for p in pts], color=color, linestyle="-",
+                       marker="o", label=f"{label}: PHP consumers")
+            right.plot(xs, [jobs_summary(p, "server_us").median for p in pts], color=color, linestyle="--",
+                       marker="s", label=f"{label}: fastrr process")
+    consumers = sorted({p["consumers"] for p in points})
+    for ax in (left, right):
+        ax.set_xticks(consumers, [str(c) for c in consumers])
+        ax.set_xlabel("PHP consumers (jobs.pool.num_workers)")
+        ax.grid(alpha=0.3)
+        ax.set_axisbelow(True)
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.12)  # room for the labels above the points
+        ax.legend(frameon=False, fontsize=8)
+    left.set_ylabel("jobs / s, push to all acked (higher is better)")
+    left.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v >= 1000 else f"{v:g}"))
+    right.set_ylabel("CPU µs per job (lower is better)")
+    e, plan = doc["environment"], doc.get("plan", {})
+    fig.suptitle("fastrr jobs: push → PHP consumer → ack", x=0.01, ha="left", fontweight="bold")
+    lay = "; ".join(x["description"].replace("wrk", "producer") for x in doc.get("layouts", []))
+    fig.text(0.01, 0.905, f"{e.get('date', '')[:10]} · {e.get('cpu', '?')}, {e.get('cpus', '?')} CPUs · {lay} · "
+             f"{e.get('php', '')} · {plan.get('jobs', 0):,} jobs of {plan.get('payload_bytes', '?')} B in one "
+             f"PushBatch · median of {plan.get('repeats', '?')}, whiskers min–max", fontsize=8, color="#555")
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

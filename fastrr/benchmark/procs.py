@@ -97,6 +97,25 @@ def process_cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+def run_seconds(pid: int, root: str = "/proc") -> float | None:
+    """On-CPU seconds of the live threads of process `pid`, to the nanosecond: the scheduler's
+    own sum from /proc/<pid>/task/*/schedstat. /proc/<pid>/stat rounds to clock ticks (10 ms),
+    too coarse for a run of under a second. Threads that exited are not in it, nor are
+    children. None when the process is gone or the kernel does not keep the sum (all zeros)."""
+    try:
+        tids = os.listdir(f"{root}/{pid}/task")
+    except OSError:
+        return None
+    total = 0
+    for tid in tids:
+        try:
+            with open(f"{root}/{pid}/task/{tid}/schedstat") as fh:
+                total += int(fh.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / 1e9 if total else None
+
+
 def context_switches(pids: Iterable[int]) -> int:
     """Voluntary + involuntary context switches of the live processes in the trees."""
     total = 0

@@ -222,6 +222,8 @@ class JobsPlugin(Plugin):
             await driver.run()
 
     async def destroy(self, names: list[str]) -> list[str]:
+        for name in names:
+            self.driver(name)  # all known, or none is destroyed (the caller could not tell which were)
         done = []
         for name in names:
             driver = self.driver(name)

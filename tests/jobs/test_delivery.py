@@ -80,23 +80,32 @@ def test_push_delay(jobs: JobsFactory, tmp_path: Path, driver: str) -> None:
     assert rows[1]["t"] - pushed >= 1.9
 
 
-def test_requeue_with_delay_and_new_headers(jobs: JobsFactory) -> None:
-    srv = jobs.start(jobs_config({"p": {"driver": "memory"}}, workers=1))
-    [jid] = srv.push("p", "requeue", payloads=[json.dumps({"delay": 1}).encode()], headers={"keep": ["me"]})
+@pytest.mark.parametrize("delay", [0, 1])
+@pytest.mark.parametrize("driver", sorted(DRIVERS))
+def test_requeue_with_delay_and_new_headers(jobs: JobsFactory, tmp_path: Path, driver: str, delay: int) -> None:
+    srv = jobs.start(jobs_config({"p": DRIVERS[driver](tmp_path)}, workers=1))
+    [jid] = srv.push("p", "requeue", payloads=[json.dumps({"delay": delay}).encode()], headers={"keep": ["me"]})
     rows = srv.wait_received(2, timeout=10)
-    assert [r["id"] for r in rows] == [jid, jid]
+    srv.wait_idle()
+    time.sleep(0.3)
+    rows = srv.received()
+    assert [r["id"] for r in rows] == [jid, jid]  # the second run saw the new header and acked
     assert "x-requeued" not in rows[0]["headers"]
     assert rows[1]["headers"]["x-requeued"] == ["1"] and rows[1]["headers"]["keep"] == ["me"]
-    assert rows[1]["t"] - rows[0]["t"] >= 0.9
-    srv.wait_idle()
+    assert rows[1]["t"] - rows[0]["t"] >= delay - 0.1
 
 
-def test_nack_with_requeue_is_redelivered(jobs: JobsFactory) -> None:
-    srv = jobs.start(jobs_config({"p": {"driver": "memory"}}, workers=1))
+@pytest.mark.parametrize("driver", sorted(DRIVERS))
+def test_nack_with_requeue_is_redelivered_and_counted(jobs: JobsFactory, tmp_path: Path, driver: str) -> None:
+    srv = jobs.start(jobs_config({"p": {**DRIVERS[driver](tmp_path), "max_attempts": 3}}, workers=1))
     [jid] = srv.push("p", "nack-requeue")
     rows = srv.wait_received(2)
     assert [r["id"] for r in rows] == [jid, jid]
     srv.wait_idle()
+    [poison] = srv.push("p", "nack-forever")
+    srv.wait_output("failed 3 times (max_attempts 3)")
+    srv.wait_idle()
+    assert [r["id"] for r in srv.received()].count(poison) == 3  # exactly max_attempts runs
 
 
 def test_nack_and_fail_go_to_dead_letter(jobs: JobsFactory) -> None:

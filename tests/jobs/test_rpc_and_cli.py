@@ -69,6 +69,9 @@ def test_list_declare_destroy(srv: JobsServer, tmp_path: Path) -> None:
     srv.call("jobs.Resume", proto.Pipelines(pipelines=["d"]))
     assert srv.wait_received(1)[0]["id"] == jid
     assert "is already consuming" in _error(srv, "jobs.Resume", proto.Pipelines(pipelines=["d"]))
+    assert _error(srv, "jobs.Destroy", proto.Pipelines(pipelines=["d", "nope"])) == \
+        "no such pipeline, requested: nope"
+    assert "d" in srv.stats()  # nothing destroyed when one name is wrong
     gone = proto.Pipelines()
     gone.ParseFromString(srv.call("jobs.Destroy", proto.Pipelines(pipelines=["d"])))
     assert list(gone.pipelines) == ["d"]

@@ -7,6 +7,7 @@
  *   ack            ack()
  *   nack           nack("nacked")
  *   nack-requeue   first delivery: nack("again", redelivery: true); a later one: ack()
+ *   nack-forever   nack("poison", redelivery: true), every time
  *   requeue        without header x-requeued: withDelay(payload {"delay":N}, default 0)
  *                  ->withHeader("x-requeued", "1")->requeue("requeued"); with it: ack()
  *   fail           fail("failed") (type 1, requeue false: the server drops the job)
@@ -104,6 +105,9 @@ while (true) {
                 break;
             case 'nack-requeue':
                 $firstTime($task) ? $task->nack('again', true) : $task->ack();
+                break;
+            case 'nack-forever':
+                $task->nack('poison', true);
                 break;
             case 'requeue':
                 if ($task->hasHeader('x-requeued')) {

@@ -250,6 +250,8 @@ class LocalDriver(Driver):
         """Hand out due jobs, reading their rows WAKE_BATCH at a time (one query each)."""
         store = self.store
         sink = self.sink
+        if store is not None and store.updates and self.ready:
+            store.flush()  # a job retried at once must be read back with its new headers and attempts
         while self.running and store is not None and self.ready and sink.has_room():
             room = min(self.prefetch - len(self.reserved), WAKE_BATCH)
             if room <= 0:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fastrr.benchmark import jobs, plot, report, runner
+from fastrr.benchmark import kv as kvbench
 from fastrr.benchmark.apps import ROOT
 from fastrr.benchmark.env import SetupError
 
@@ -110,8 +111,12 @@ def write_jobs_outputs(doc: dict, out_dir: Path, plots: bool, console: Any, hist
 
 def finish(doc: dict, out_dir: Path, *, plots: bool, console: Any, history: bool, update_readme: bool) -> bool:
     """Writes, shows and (when asked) puts into README.md one results document; True when it has failures.
-    An HTTP document replaces the bench block, a jobs document the bench-jobs block: neither touches the other."""
-    if report.is_jobs(doc):
+    An HTTP document replaces the bench block, a jobs document the bench-jobs block, a kv document the
+    bench-kv block: none touches the others."""
+    if kvbench.is_kv(doc):
+        written = kvbench.write_outputs(doc, out_dir, history=history)
+        print(kvbench.plain_table(doc))
+    elif report.is_jobs(doc):
         written = write_jobs_outputs(doc, out_dir, plots, console, history=history)
         if console is not None:
             report.jobs_terminal(doc, console)
@@ -127,7 +132,10 @@ def finish(doc: dict, out_dir: Path, *, plots: bool, console: Any, history: bool
         _say(console, f"wrote {_rel(path)}")
     if update_readme:
         readme = ROOT / "README.md"
-        if report.is_jobs(doc):
+        if kvbench.is_kv(doc):
+            changed = kvbench.update_readme(readme, doc)
+            where = "the bench-kv markers"
+        elif report.is_jobs(doc):
             changed = report.update_readme_jobs(readme, doc, _rel(out_dir))
             where = "the bench-jobs markers"
         else:
@@ -158,13 +166,19 @@ def main(*, quick: bool = False, apps: str | None = None, connections: str | Non
             doc = report.load_json(Path(report_file))
             failed = finish(doc, Path(out) if out else Path(report_file).parent, history=False, **done)
             return EXIT_FAILED if failed else EXIT_OK
-        options.apps, run_http, run_jobs = jobs.split_apps(options.apps)
+        requested = options.apps
+        options.apps, run_kv = kvbench.split_apps(requested)
+        if run_kv and options.apps is None:  # kv alone
+            run_http = run_jobs = False
+        else:
+            options.apps, run_http, run_jobs = jobs.split_apps(options.apps)
         plan = jobs.Plan.from_options(options)
+        kv_plan = kvbench.Plan.from_options(options)
         if run_http:
             try:
                 runner.apps_mod.select(options.apps)  # unknown names fail before anything starts
             except ValueError as exc:
-                raise ValueError(f"{exc}, {jobs.NAME} (or all)") from None
+                raise ValueError(f"{exc}, {jobs.NAME}, {kvbench.NAME} (or all)") from None
         if not plot.available() and not no_plots:
             _say(console, f"note: no PNG plots without matplotlib; {plot.INSTALL_HINT}")
         if run_http:
@@ -178,11 +192,19 @@ def main(*, quick: bool = False, apps: str | None = None, connections: str | Non
             _say(console, f"fastrr bench{' --quick' if quick else ''} jobs: drivers {','.join(plan.drivers)} × "
                           f"consumers {','.join(map(str, plan.consumers))} × {plan.repeats} repeats of "
                           f"{plan.jobs:,} jobs: about {plan.estimate_seconds(len(options.layouts())) / 60:.1f} min")
+        if run_kv:
+            _say(console, f"fastrr bench{' --quick' if quick else ''} kv: php-redis, fastrr memory, fastrr redis × "
+                          f"clients {','.join(map(str, kv_plan.clients))} × {kv_plan.repeats} repeats of "
+                          f"{kv_plan.seconds:g} s: about "
+                          f"{kv_plan.estimate_seconds(len(options.layouts())) / 60:.1f} min")
         if run_http:
             doc = runner.run(options, log=lambda text: _say(console, text), plain_progress=plain)
             failed |= finish(doc, options.out_dir, history=True, **done)
         if run_jobs:
             doc = jobs.run(options, log=lambda text: _say(console, text), plain_progress=plain, plan=plan)
+            failed |= finish(doc, options.out_dir, history=True, **done)
+        if run_kv:
+            doc = kvbench.run(options, log=lambda text: _say(console, text), plain_progress=plain, plan=kv_plan)
             failed |= finish(doc, options.out_dir, history=True, **done)
     except SetupError as exc:
         _say(console, f"error: {exc}")

@@ -1182,6 +1182,7 @@ test('superglobals: php-cgi worker, echo and exit(), frame stream stays valid', 
 });
 
 require __DIR__ . '/jobs.php';
+require __DIR__ . '/kv.php';
 
 // ---------------------------------------------------------------- run
 

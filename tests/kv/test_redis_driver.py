@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 from contextlib import asynccontextmanager
 from typing import Any
@@ -323,3 +324,36 @@ async def test_ignored_options_are_logged_once_at_open(redis_db: dict[str, Any])
     async with opened(redis_db, log):
         pass
     assert log.records == []
+
+
+@async_test
+async def test_more_calls_than_connections_queue_for_one(private_redis: ServerProcess) -> None:
+    """pool_size bounds the connections; calls beyond it wait for one instead of failing."""
+    async with opened({"addrs": [f"127.0.0.1:{private_redis.port}"], "pool_size": 2}) as kv:
+        await kv.set([(f"k{i}", str(i).encode(), None) for i in range(100)])
+        answers = await asyncio.gather(*(kv.mget([f"k{i}"]) for i in range(100)))
+        assert answers == [[(f"k{i}", str(i).encode())] for i in range(100)]
+        assert len(kv._client.connection_pool._available_connections) <= 2
+
+
+@async_test
+async def test_a_call_waiting_for_a_busy_pool_gives_up_after_pool_timeout(private_redis: ServerProcess) -> None:
+    """Redis frozen (SIGSTOP) with the only connection in use: the next call fails after
+    pool_timeout naming the setting; once Redis runs again both kinds of call work."""
+    async with opened({"addrs": [f"127.0.0.1:{private_redis.port}"], "pool_size": 1, "pool_timeout": "300ms",
+                       "read_timeout": "3s"}) as kv:
+        await kv.set([("k", b"v", None)])
+        assert private_redis.proc is not None
+        private_redis.proc.send_signal(signal.SIGSTOP)
+        try:
+            stuck = asyncio.ensure_future(kv.mget(["k"]))
+            await asyncio.sleep(0.05)
+            started = time.monotonic()
+            with pytest.raises(KvError) as info:
+                await kv.mget(["k"])
+            assert 0.25 < time.monotonic() - started < 2
+            assert "all 1 connections stayed busy for 0.3 s (pool_size, pool_timeout)" in str(info.value)
+        finally:
+            private_redis.proc.send_signal(signal.SIGCONT)
+        assert await stuck == [("k", b"v")]
+        assert await kv.mget(["k"]) == [("k", b"v")]

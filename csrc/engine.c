@@ -67,6 +67,7 @@ static void engine_free(fe_engine *e)
     free(e->cfg.static_forbid);
     free(e->cfg.static_allow);
     free(e->free_stack);
+    free(e->metrics);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
     free(e);
@@ -317,13 +318,14 @@ static int Engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
                              "debug",            "raw_body",        "log_level",
                              "access_log",       "max_stop_retries", "pipeline_limit",
                              "max_worker_memory", "proto", "log_fds", "log_encoding",
-                             "static_dir", "static_forbid", "static_allow", NULL};
+                             "static_dir", "static_forbid", "static_allow", "metrics", NULL};
     int listen_fd = -1;
     Py_ssize_t max_header = 64 * 1024;
     unsigned long long max_body = 1000ull << 20, max_mem = 0;
     long long max_mb = 1000, max_queue = 0;
     double read_t = 60, idle_t = 75, alloc_t = 60, exec_ttl = 60, linger = 2, doomed = 1;
     int code = 500, debug = 0, raw_body = 0, log_level = 20, access_log = 0, retries = 8, proto = 0;
+    int metrics = 0;
     PyObject *log_fds = NULL, *static_dir = NULL, *static_forbid = NULL, *static_allow = NULL;
     const char *log_encoding = "console";
     Py_ssize_t pipeline = 1 << 20;
@@ -331,12 +333,12 @@ static int Engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_RuntimeError, "Engine.__init__ called twice");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|i$nKLddddddLippiiinKpOsOOO:Engine", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|i$nKLddddddLippiiinKpOsOOOp:Engine", kwlist,
                                      &listen_fd, &max_header, &max_body, &max_mb, &read_t, &idle_t,
                                      &alloc_t, &exec_ttl, &linger, &doomed, &max_queue, &code,
                                      &debug, &raw_body, &log_level, &access_log, &retries,
                                      &pipeline, &max_mem, &proto, &log_fds, &log_encoding,
-                                     &static_dir, &static_forbid, &static_allow))
+                                     &static_dir, &static_forbid, &static_allow, &metrics))
         return -1;
     int enc = strcmp(log_encoding, "json") == 0  ? FE_LOG_JSON
               : strcmp(log_encoding, "raw") == 0 ? FE_LOG_RAW
@@ -393,6 +395,12 @@ static int Engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
     c->pipeline_limit = (size_t)pipeline;
     c->max_worker_memory = max_mem;
     c->proto = proto;
+    c->metrics = metrics;
+    if (metrics && (e->metrics = calloc(1, sizeof(*e->metrics))) == NULL) {
+        engine_free(e);
+        PyErr_NoMemory();
+        return -1;
+    }
     c->log_encoding = enc;
     c->nlog_fds = nfds;
     memcpy(c->log_fds, fds, sizeof(int) * (size_t)nfds);
@@ -740,6 +748,65 @@ static PyObject *Engine_stats(EngineObject *self, PyObject *unused)
                          "workers", workers);
 }
 
+/* metrics() -> None (not counting) or {"requests": {status: (count, sum, [buckets])},
+ * "bounds": [...], "no_free_workers": n}: the http_metrics counters, copied by the
+ * engine thread at this moment (a scrape), nothing computed per request here. */
+static PyObject *Engine_metrics(EngineObject *self, PyObject *unused)
+{
+    (void)unused;
+    fe_metrics *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return PyErr_NoMemory();
+    fe_cmd cmd;
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.op = FE_CMD_METRICS;
+    cmd.metrics = m;
+    if (run_cmd(self, &cmd) < 0) {
+        free(m);
+        return NULL;
+    }
+    if (!cmd.result) {
+        free(m);
+        Py_RETURN_NONE;
+    }
+    PyObject *requests = PyDict_New(), *bounds = PyList_New(FE_METRIC_BOUNDS);
+    for (int b = 0; bounds != NULL && b < FE_METRIC_BOUNDS; b++) {
+        PyObject *v = PyFloat_FromDouble(fe_metric_bounds[b]);
+        if (v == NULL)
+            Py_CLEAR(bounds);
+        else
+            PyList_SET_ITEM(bounds, b, v);
+    }
+    for (int i = 0; requests != NULL && bounds != NULL && i < FE_METRIC_STATUSES; i++) {
+        const fe_status_metric *st = &m->by_status[i];
+        if (st->count == 0)
+            continue;
+        PyObject *buckets = PyList_New(FE_METRIC_BOUNDS + 1);
+        for (int b = 0; buckets != NULL && b <= FE_METRIC_BOUNDS; b++) {
+            PyObject *v = PyLong_FromUnsignedLongLong(st->buckets[b]);
+            if (v == NULL)
+                Py_CLEAR(buckets);
+            else
+                PyList_SET_ITEM(buckets, b, v);
+        }
+        PyObject *key = PyLong_FromLong(i + FE_METRIC_STATUS_MIN);
+        PyObject *val = buckets ? Py_BuildValue("{sKsdsN}", "count", st->count, "sum", st->sum, "buckets", buckets)
+                                : NULL;
+        if (key == NULL || val == NULL || PyDict_SetItem(requests, key, val) < 0)
+            Py_CLEAR(requests);
+        Py_XDECREF(key);
+        Py_XDECREF(val);
+    }
+    unsigned long long no_free = m->no_free_workers;
+    free(m);
+    if (requests == NULL || bounds == NULL) {
+        Py_XDECREF(requests);
+        Py_XDECREF(bounds);
+        return NULL;
+    }
+    return Py_BuildValue("{sNsNsK}", "requests", requests, "bounds", bounds, "no_free_workers", no_free);
+}
+
 static PyObject *Engine_poll_events(EngineObject *self, PyObject *unused)
 {
     (void)unused;
@@ -783,6 +850,7 @@ static PyMethodDef Engine_methods[] = {
     {"abort_connections", (PyCFunction)Engine_abort_connections, METH_NOARGS,
      "abort_connections()\n\nClose every client connection now."},
     {"stats", (PyCFunction)Engine_stats, METH_NOARGS, "stats() -> dict"},
+    {"metrics", (PyCFunction)Engine_metrics, METH_NOARGS, "metrics() -> dict | None (http_metrics counters)"},
     {"upload_go", (PyCFunction)Engine_upload_go, METH_O,
      "upload_go(token)\n\nThe multipart body of an upload_start event can flow (boundary ok)."},
     {"upload_ack", (PyCFunction)Engine_upload_ack, METH_VARARGS,

@@ -42,6 +42,7 @@ typedef struct {
     int access_log;              /* 0 none, 1 "http log", 2 "http access log" */
     int max_stop_retries;
     int proto;                   /* http.codec proto: http.v1.Request contexts */
+    int metrics;                 /* http.middleware lists http_metrics: count requests (fe_metrics) */
     /* access lines written by the engine itself (engine_log.c); none: events */
     int log_encoding;            /* FE_LOG_* */
     int nlog_fds;
@@ -123,6 +124,7 @@ enum {
     FE_CMD_UPLOAD_RELEASE,
     FE_CMD_STATIC, /* status > 0 serve (text head, text2 body, rfd file), 0 miss, -1 abort */
     FE_CMD_SET_ACTIVE_LIMIT, /* id: at most this many workers run a request at once, 0: no limit */
+    FE_CMD_METRICS,          /* copy the request metrics into cmd.metrics */
 };
 
 typedef struct {
@@ -131,6 +133,26 @@ typedef struct {
     long long execs;
     double last_used, exec_started; /* exec_started 0: never ran a request */
 } fe_worker_stat;
+
+/* Request metrics (RoadRunner's http_metrics): per status 100..599, a count,
+ * the sum of durations and a fixed-bucket histogram (rr_http_request_duration_seconds's
+ * bounds), counted by the engine thread at the end of each request and copied out
+ * only when Python scrapes them. */
+#define FE_METRIC_BOUNDS 14
+#define FE_METRIC_STATUS_MIN 100
+#define FE_METRIC_STATUSES 500
+typedef struct {
+    unsigned long long count;
+    unsigned long long buckets[FE_METRIC_BOUNDS + 1]; /* not cumulative; the last is +Inf */
+    double sum;                                       /* seconds */
+} fe_status_metric;
+
+typedef struct {
+    fe_status_metric by_status[FE_METRIC_STATUSES];
+    unsigned long long no_free_workers; /* 503 + No-Workers: true answers */
+} fe_metrics;
+
+extern const double fe_metric_bounds[FE_METRIC_BOUNDS];
 
 typedef struct {
     long long connections, in_flight, queued, accepted, requests;
@@ -152,6 +174,7 @@ typedef struct fe_cmd {
     long long offset, count; /* FE_CMD_STATIC: the file's part to send */
     long long result;
     fe_stats *stats;
+    fe_metrics *metrics; /* FE_CMD_METRICS: filled by the engine thread */
     int done;
     int owned; /* posted without waiting: malloc'd with its texts, freed by the engine */
 } fe_cmd;
@@ -287,6 +310,7 @@ typedef struct fe_engine {
     fe_worker **free_stack;
     size_t nfree, free_cap;
     long long active_limit; /* fastrr/pool/active_limit.py; 0: every free worker takes requests */
+    fe_metrics *metrics;    /* cfg.metrics: allocated at init; NULL: not counted */
     fe_conn *dead_conns;
     fe_worker *dead_workers;
     fe_conn *doomed; /* exec_ttl answers waiting (linked by qnext) */

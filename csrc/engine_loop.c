@@ -640,9 +640,31 @@ static void emit_access(fe_engine *e, fe_conn *c)
     fe_push_event(e, ev);
 }
 
+const double fe_metric_bounds[FE_METRIC_BOUNDS] = {.005, .01, .025, .05, .1, .25, .5,
+                                                   1,    2.5, 5,    10,  20, 30,  60};
+
+/* http_metrics: one finished request, counted in engine memory (no event, no Python). */
+static void metrics_observe(fe_metrics *m, int status, double seconds)
+{
+    int i = status - FE_METRIC_STATUS_MIN;
+    if (i < 0 || i >= FE_METRIC_STATUSES)
+        return; /* cannot happen: the engine only sends 1xx..5xx */
+    fe_status_metric *s = &m->by_status[i];
+    if (seconds < 0)
+        seconds = 0;
+    int b = 0;
+    while (b < FE_METRIC_BOUNDS && seconds > fe_metric_bounds[b])
+        b++;
+    s->count++;
+    s->buckets[b]++;
+    s->sum += seconds;
+}
+
 /* connection.py _finish (in_flight is job_end's business). */
 static void conn_finish(fe_engine *e, fe_conn *c, int keep_alive)
 {
+    if (e->metrics != NULL && c->req != NULL) /* a request was read: not a bare connection's error */
+        metrics_observe(e->metrics, c->status, e->now - c->started_at);
     if (e->cfg.access_log)
         emit_access(e, c);
     conn_drop_upload(e, c);
@@ -713,6 +735,8 @@ static void conn_no_worker(fe_engine *e, fe_conn *c, const char *reason, size_t 
         fe_ev_str(ev, "reason", reason, n, FE_F_UTF8);
         fe_push_event(e, ev);
     }
+    if (e->metrics != NULL)
+        e->metrics->no_free_workers++;
     conn_respond_error(e, c, 503, reason, n, 1, "Retry-After: 1\r\nNo-Workers: true\r\n");
 }
 
@@ -2422,6 +2446,11 @@ static void run_commands(fe_engine *e)
         case FE_CMD_STOP_ACCEPTING: cmd_stop_accepting(e); break;
         case FE_CMD_ABORT_CONNECTIONS: cmd_abort_connections(e); break;
         case FE_CMD_STATS: cmd_stats(e, c->stats); break;
+        case FE_CMD_METRICS:
+            if (e->metrics != NULL)
+                memcpy(c->metrics, e->metrics, sizeof(*e->metrics));
+            c->result = e->metrics != NULL;
+            break;
         case FE_CMD_QUIT: e->quit = 1; break;
         case FE_CMD_UPLOAD_GO:
         case FE_CMD_UPLOAD_ACK:

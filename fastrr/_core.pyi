@@ -258,6 +258,7 @@ class Engine:
         static_dir: str | bytes | None = None,
         static_forbid: Sequence[str] | None = None,
         static_allow: Sequence[str] | None = None,
+        metrics: bool = False,
     ) -> None: ...
     @property
     def event_fd(self) -> int:
@@ -284,6 +285,10 @@ class Engine:
     def stats(self) -> dict[str, Any]:
         """connections, in_flight, queued, accepted, requests, and workers: {id:
         {state, execs, last_used, exec_started}} (loop.time() clock)."""
+    def metrics(self) -> dict[str, Any] | None:
+        """None unless made with metrics=True (http_metrics); else {"requests": {status:
+        {"count", "sum" (seconds), "buckets" (per bound, not cumulative, +Inf last)}},
+        "bounds": [seconds], "no_free_workers": n}, copied by the engine thread now."""
     def poll_events(self) -> list[tuple[Any, ...]]:
         """The events since the last call (see fastrr/http/engine_pool.py)."""
     def upload_go(self, token: int, /) -> bool: ...

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fastrr.benchmark import jobs, plot, report, runner
+from fastrr.benchmark import jobs, metrics_cost, plot, report, runner
 from fastrr.benchmark import kv as kvbench
 from fastrr.benchmark.apps import ROOT
 from fastrr.benchmark.env import SetupError
@@ -116,6 +116,9 @@ def finish(doc: dict, out_dir: Path, *, plots: bool, console: Any, history: bool
     if kvbench.is_kv(doc):
         written = kvbench.write_outputs(doc, out_dir, history=history)
         print(kvbench.plain_table(doc))
+    elif metrics_cost.is_metrics(doc):
+        written = metrics_cost.write_outputs(doc, out_dir, history=history)
+        print(metrics_cost.plain_table(doc))
     elif report.is_jobs(doc):
         written = write_jobs_outputs(doc, out_dir, plots, console, history=history)
         if console is not None:
@@ -135,6 +138,9 @@ def finish(doc: dict, out_dir: Path, *, plots: bool, console: Any, history: bool
         if kvbench.is_kv(doc):
             changed = kvbench.update_readme(readme, doc)
             where = "the bench-kv markers"
+        elif metrics_cost.is_metrics(doc):
+            changed = metrics_cost.update_readme(readme, doc)
+            where = "the bench-metrics markers"
         elif report.is_jobs(doc):
             changed = report.update_readme_jobs(readme, doc, _rel(out_dir))
             where = "the bench-jobs markers"
@@ -167,18 +173,20 @@ def main(*, quick: bool = False, apps: str | None = None, connections: str | Non
             failed = finish(doc, Path(out) if out else Path(report_file).parent, history=False, **done)
             return EXIT_FAILED if failed else EXIT_OK
         requested = options.apps
-        options.apps, run_kv = kvbench.split_apps(requested)
-        if run_kv and options.apps is None:  # kv alone
+        options.apps, run_metrics = metrics_cost.split_apps(requested)
+        options.apps, run_kv = kvbench.split_apps(options.apps)
+        if (run_kv or run_metrics) and options.apps is None:  # kv and/or metrics alone
             run_http = run_jobs = False
         else:
             options.apps, run_http, run_jobs = jobs.split_apps(options.apps)
         plan = jobs.Plan.from_options(options)
         kv_plan = kvbench.Plan.from_options(options)
+        metrics_plan = metrics_cost.Plan.from_options(options)
         if run_http:
             try:
                 runner.apps_mod.select(options.apps)  # unknown names fail before anything starts
             except ValueError as exc:
-                raise ValueError(f"{exc}, {jobs.NAME}, {kvbench.NAME} (or all)") from None
+                raise ValueError(f"{exc}, {jobs.NAME}, {kvbench.NAME}, {metrics_cost.NAME} (or all)") from None
         if not plot.available() and not no_plots:
             _say(console, f"note: no PNG plots without matplotlib; {plot.INSTALL_HINT}")
         if run_http:
@@ -202,6 +210,10 @@ def main(*, quick: bool = False, apps: str | None = None, connections: str | Non
             failed |= finish(doc, options.out_dir, history=True, **done)
         if run_jobs:
             doc = jobs.run(options, log=lambda text: _say(console, text), plain_progress=plain, plan=plan)
+            failed |= finish(doc, options.out_dir, history=True, **done)
+        if run_metrics:
+            doc = metrics_cost.run(options, log=lambda text: _say(console, text), plain_progress=plain,
+                                   plan=metrics_plan)
             failed |= finish(doc, options.out_dir, history=True, **done)
         if run_kv:
             doc = kvbench.run(options, log=lambda text: _say(console, text), plain_progress=plain, plan=kv_plan)

@@ -486,6 +486,8 @@ class HttpConnection(asyncio.Protocol):
             self._drop_uploads()
             return
         self.server.log.warn("no free worker", reason=reason)
+        if self.server.metrics is not None:
+            self.server.metrics.no_free_workers += 1
         self._respond_error(503, reason, keep_alive=True,
                             extra=b"Retry-After: 1\r\nNo-Workers: true\r\n")
 
@@ -510,6 +512,8 @@ class HttpConnection(asyncio.Protocol):
         elif self.counted:  # _job_done, inline: this runs once per request
             self.counted = False
             server.in_flight -= 1
+        if server.metrics is not None and self.req is not None:
+            server.metrics.observe(self.status, self.loop.time() - self.started_at)
         if server.access_log is not None:
             server.log_access(self)
         if self.uploads is not None:

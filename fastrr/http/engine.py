@@ -9,7 +9,8 @@ server.py): the same answers, texts and log lines.
 
 What the engine does not do stays on the Python front: `engine_blockers`
 names the settings that need it, and the arbiter then uses the Python front.
-Of the middleware, `static` alone is served here (EnginePool answers the
+Of the middleware, `static` alone is served here, and `http_metrics` is
+counted here (in engine memory, csrc/engine_loop.c metrics_observe) (EnginePool answers the
 engine's "static" events with the Python StaticMiddleware; see
 engine_pool.py); any other middleware in the list keeps the Python front.
 """
@@ -21,6 +22,7 @@ import socket
 
 from fastrr.config import HttpConfig
 from fastrr.http.engine_pool import EnginePool, static_only
+from fastrr.http.request_metrics import without
 from fastrr.log import Logger
 
 
@@ -29,7 +31,8 @@ def engine_blockers(cfg: HttpConfig, relay: str = "pipes") -> list[str]:
     blockers = []
     if relay == "shm":
         blockers.append("server.relay: shm")
-    if cfg.middleware and not static_only(cfg.middleware):
+    filters = without(cfg.middleware)  # http_metrics is counted by the engine itself
+    if filters and not static_only(filters):
         blockers.append("http.middleware")  # static alone is the engine's (engine_pool.py)
     if getattr(cfg, "ssl", None) is not None:
         blockers.append("http.ssl")

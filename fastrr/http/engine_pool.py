@@ -77,6 +77,8 @@ from typing import Any
 from fastrr import _core
 from fastrr.config import HttpConfig, PoolConfig
 from fastrr.http.middleware import RequestInfo
+from fastrr.http.request_metrics import enabled as metrics_enabled
+from fastrr.http.request_metrics import without
 from fastrr.http.middleware.static import StaticMiddleware
 from fastrr.http.response import Response, reason_phrase
 from fastrr.http.uploads import MultipartError, MultipartReceiver, UploadPolicy, boundary_from_content_type
@@ -177,7 +179,7 @@ class EnginePool(WorkerPool):
         log_fds, log_encoding = access_line_outputs(http_log)
         self.static: StaticMiddleware | None = None
         static_kw: dict[str, Any] = {}
-        if static_only(http.middleware):
+        if static_only(without(http.middleware)):
             self.static = StaticMiddleware(http.static, http_log)
             static_kw = {"static_dir": self.static.root, "static_forbid": sorted(self.static.forbid),
                          "static_allow": sorted(self.static.allow)}
@@ -189,7 +191,7 @@ class EnginePool(WorkerPool):
             internal_error_code=http.internal_error_code, debug=cfg.debug, raw_body=http.raw_body,
             log_level=http_log.sink.level, access_log=access, max_stop_retries=MAX_STOP_RETRIES,
             max_worker_memory=cfg.max_worker_memory * 1024 * 1024, proto=http.codec == "proto",
-            log_fds=log_fds, log_encoding=log_encoding, **static_kw,
+            log_fds=log_fds, log_encoding=log_encoding, metrics=metrics_enabled(http.middleware), **static_kw,
         )
         self.loop.add_reader(self.engine.event_fd, self.on_engine_events)
 

@@ -238,6 +238,8 @@ class H2Stream:
     def on_no_worker(self, reason: str) -> None:
         if not self.cancelled:
             self.conn.server.log.warn("no free worker", reason=reason)
+            if self.conn.server.metrics is not None:
+                self.conn.server.metrics.no_free_workers += 1
             self.respond(_error(503, reason, [("Retry-After", "1"), ("No-Workers", "true")]))
         self._job_finished()
 
@@ -739,6 +741,8 @@ class H2Connection(asyncio.Protocol):
         if stream.uploads is not None:
             stream.uploads.cleanup()
             stream.uploads = None
+        if stream.req is not None and not stream.cancelled and server.metrics is not None:
+            server.metrics.observe(stream.status, self.loop.time() - stream.started_at)
         if stream.dispatched:
             server.in_flight -= 1
             if server.access_log is not None and stream.req is not None and not stream.cancelled:

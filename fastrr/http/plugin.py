@@ -17,6 +17,8 @@ from fastrr.config.section import Section
 from fastrr.http.config import HttpConfig, parse_http
 from fastrr.http.engine import EngineHttpServer, engine_blockers
 from fastrr.http.engine_pool import EnginePool
+from fastrr.http.request_metrics import RequestMetrics, Uptime
+from fastrr.http.request_metrics import enabled as metrics_enabled
 from fastrr.http.server import HttpServer
 from fastrr.pool.active_limit import ActiveLimitController
 from fastrr.pool.pool import WorkerPool
@@ -37,6 +39,7 @@ class HttpPlugin(Plugin):
         self.pool: WorkerPool | None = None
         self.front: HttpServer | EngineHttpServer | None = None
         self.limiter: ActiveLimitController | None = None
+        self.uptime = Uptime()
 
     def pools(self) -> dict[str, WorkerPool]:
         return {"http": self.pool} if self.pool is not None else {}
@@ -74,6 +77,25 @@ class HttpPlugin(Plugin):
             raise PluginError(f"http.address: cannot listen on {cfg.address}: {exc.strerror}") from None
         self.front = front
         self.limiter = self.start_active_limit()
+
+    def metrics_snapshot(self) -> dict[str, Any] | None:
+        """The http_metrics series' values now (None: http_metrics is not in http.middleware):
+        {"requests": {status: {"count", "sum", "buckets"}}, "bounds", "no_free_workers", "queue",
+        "uptime"}. Called at scrape time only; the counting is the front's."""
+        if not metrics_enabled(self.cfg.middleware) or self.pool is None or self.front is None:
+            return None
+        if isinstance(self.pool, EnginePool):
+            snap = self.pool.engine.metrics()
+            queue = int(self.pool.engine.stats()["queued"])
+        else:
+            assert isinstance(self.front, HttpServer) and self.front.metrics is not None
+            snap = self.front.metrics.snapshot()
+            queue = len(self.pool.waiters)
+        if snap is None:
+            return None
+        snap["queue"] = queue
+        snap["uptime"] = self.uptime.seconds()
+        return snap
 
     def started_fields(self) -> dict[str, Any]:
         """For the arbiter's "fastrr started" line (tests and tools read `front`)."""

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from fastrr.config import HttpConfig
 from fastrr.http.connection import HttpConnection
 from fastrr.http.middleware import build_pipeline
+from fastrr.http.request_metrics import RequestMetrics
+from fastrr.http.request_metrics import enabled as metrics_enabled
 from fastrr.http.tls import build_ssl_context
 from fastrr.http.uploads import UploadPolicy
 from fastrr.log import Logger
@@ -27,6 +29,8 @@ class HttpServer:
         self.scheme = "http"
         self.upload_policy = UploadPolicy.from_config(cfg.uploads)
         self.pipeline = build_pipeline(cfg, log)
+        # http_metrics: None unless listed, so the connections' finish path costs one test
+        self.metrics = RequestMetrics() if metrics_enabled(cfg.middleware) else None
         self.connections: set[HttpConnection] = set()
         self.in_flight = 0
         self.stopping = False

@@ -506,3 +506,45 @@ def test_closed_engine_refuses_commands():
     with pytest.raises(RuntimeError):
         engine.stats()
     sock.close()
+
+
+def test_http_metrics_count_requests_by_status_in_engine_memory():
+    """metrics=True (http_metrics): every answered request is counted by status with its
+    duration bucket; a 503 for want of a worker also counts as no_free_workers; a connection
+    that never sent a request counts nothing. Without metrics=True there is nothing to read."""
+    h = Harness(metrics=True, allocate_timeout=0.3)
+    try:
+        w = h.worker()
+        c = h.client()
+        for status in (200, 200, 404, 500):
+            c.sendall(GET)
+            w.request()
+            if status == 404:
+                time.sleep(0.03)  # lands past the 0.025 s bound
+            w.respond(status, b"x")
+            assert read_response(c)[0].startswith(f"HTTP/1.1 {status}".encode())
+        idle = h.client()  # connects, sends nothing
+        c.sendall(GET)
+        w.request()  # the only worker is busy now: the next request waits and gets 503
+        other = h.client(GET)
+        assert read_response(other)[0].startswith(b"HTTP/1.1 503")
+        w.respond(200, b"late")
+        read_response(c)
+        idle.close()
+        m = h.engine.metrics()
+        assert m is not None and m["no_free_workers"] == 1
+        assert m["bounds"] == [.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 20, 30, 60]
+        assert {s: r["count"] for s, r in m["requests"].items()} == {200: 3, 404: 1, 500: 1, 503: 1}
+        for r in m["requests"].values():
+            assert sum(r["buckets"]) == r["count"] and len(r["buckets"]) == 15
+        assert m["requests"][404]["buckets"][3] == 1 and m["requests"][404]["sum"] >= 0.025
+        assert m["requests"][503]["sum"] >= 0.25  # waited allocate_timeout
+        c.close()
+        other.close()
+    finally:
+        h.close()
+    plain = Harness()
+    try:
+        assert plain.engine.metrics() is None
+    finally:
+        plain.close()

@@ -42,6 +42,15 @@ def test_default_is_the_c_engine(fastrr, no_engine_env):
     assert "does not support" not in server.output()
 
 
+@pytest.mark.parametrize("middleware", [["http_metrics"], ["static", "http_metrics"], ["http_metrics", "static"]])
+def test_http_metrics_keeps_the_c_engine(fastrr, no_engine_env, middleware, tmp_path):
+    # the engine counts requests itself (csrc/engine_loop.c metrics_observe): no reason to leave it
+    server = fastrr.start({**JSON_LOGS, "http": {"middleware": middleware, "static": {"dir": str(tmp_path)}}})
+    assert httpx.get(server.url("/hello")).json() == {"hello": "world"}
+    assert started_line(server)["front"] == "c"
+    assert "not supported by fastrr" not in server.output()
+
+
 def test_default_falls_back_quietly_when_a_setting_needs_python(fastrr, no_engine_env):
     server = fastrr.start({**JSON_LOGS, "http": {"middleware": ["gzip"]}})
     assert httpx.get(server.url("/hello")).json() == {"hello": "world"}

@@ -7,7 +7,8 @@ a response (from PHP, or a file static served) passes static → headers → gzi
 A middleware that answers a request itself (static hit, CORS preflight) sends
 its answer back out through the middleware outside it only.
 
-Unknown names (RoadRunner has http_metrics, otel, cache, ...) are warned about
+`http_metrics` is not a filter: the front counts requests (request_metrics.py).
+Unknown names (RoadRunner has otel, cache, ...) are warned about
 once and skipped.
 
 Rules of this file:
@@ -121,7 +122,7 @@ class Pipeline:
         return new if new is not None else req
 
 
-KNOWN = ("static", "gzip", "headers", "proxy_ip_parser", "sendfile")
+KNOWN = ("static", "gzip", "headers", "proxy_ip_parser", "sendfile", "http_metrics")
 
 
 def build_pipeline(cfg: HttpConfig, log: Logger) -> Pipeline | None:
@@ -140,6 +141,8 @@ def build_pipeline(cfg: HttpConfig, log: Logger) -> Pipeline | None:
     }
     chain: list[Middleware] = []
     for name in cfg.middleware:
+        if name == "http_metrics":
+            continue  # counted by the front itself (fastrr/http/request_metrics.py), not a filter
         factory = factories.get(name)
         if factory is None:
             log.warn("http.middleware: not supported by fastrr, skipped", middleware=name)

@@ -338,22 +338,43 @@ async def test_more_calls_than_connections_queue_for_one(private_redis: ServerPr
 
 @async_test
 async def test_a_call_waiting_for_a_busy_pool_gives_up_after_pool_timeout(private_redis: ServerProcess) -> None:
-    """Redis frozen (SIGSTOP) with the only connection in use: the next call fails after
-    pool_timeout naming the setting; once Redis runs again both kinds of call work."""
+    """Redis frozen (SIGSTOP) with the only pooled connection in use by a write: the next write
+    fails after pool_timeout naming the setting; once Redis runs again both complete."""
     async with opened({"addrs": [f"127.0.0.1:{private_redis.port}"], "pool_size": 1, "pool_timeout": "300ms",
                        "read_timeout": "3s"}) as kv:
         await kv.set([("k", b"v", None)])
         assert private_redis.proc is not None
         private_redis.proc.send_signal(signal.SIGSTOP)
         try:
-            stuck = asyncio.ensure_future(kv.mget(["k"]))
+            stuck = asyncio.ensure_future(kv.set([("k", b"w", None)]))
             await asyncio.sleep(0.05)
             started = time.monotonic()
             with pytest.raises(KvError) as info:
-                await kv.mget(["k"])
+                await kv.set([("k2", b"v", None)])
             assert 0.25 < time.monotonic() - started < 2
             assert "all 1 connections stayed busy for 0.3 s (pool_size, pool_timeout)" in str(info.value)
         finally:
             private_redis.proc.send_signal(signal.SIGCONT)
-        assert await stuck == [("k", b"v")]
-        assert await kv.mget(["k"]) == [("k", b"v")]
+        await stuck
+        assert await kv.mget(["k", "k2"]) == [("k", b"w")]
+
+
+@async_test
+async def test_reads_time_out_on_a_frozen_redis_and_recover(private_redis: ServerProcess) -> None:
+    """MGET and EXISTS go over the pipelined connection (resp.py): a reply later than read_timeout
+    fails every call waiting on it with a timeout naming the server; the next call dials again."""
+    async with opened({"addrs": [f"127.0.0.1:{private_redis.port}"], "read_timeout": "500ms"}) as kv:
+        await kv.set([("k", b"v", None)])
+        assert await asyncio.gather(*(kv.mget(["k"]) for _ in range(50))) == [[("k", b"v")]] * 50
+        assert private_redis.proc is not None
+        private_redis.proc.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            results = await asyncio.gather(kv.mget(["k"]), kv.has(["k"]), return_exceptions=True)
+            assert time.monotonic() - started < 2.5
+            for result in results:
+                assert isinstance(result, KvError) and "Timeout reading from" in str(result), result
+        finally:
+            private_redis.proc.send_signal(signal.SIGCONT)
+        assert await kv.mget(["k", "missing"]) == [("k", b"v")]
+        assert await kv.has(["k", "missing"]) == ["k"]

@@ -72,6 +72,7 @@ from redis.exceptions import RedisError
 
 from fastrr.config.units import ConfigError, parse_bool, parse_duration, parse_int, parse_str, parse_str_list
 from fastrr.kv.drivers.base import KvDriver, KvError
+from fastrr.kv.drivers.resp import RespClient, RespConnectionLost, RespError
 
 DEFAULT_PORT = 6379
 TLS_KEYS = ("cert", "key", "root_ca", "client_auth_type")
@@ -162,6 +163,7 @@ class RedisKv(KvDriver):
         self._slot_wait = 0.0
         self._pool_size = 0
         self.client: Any = None
+        self._reads: RespClient | None = None  # single node without TLS: MGET/EXISTS pipelined (resp.py)
 
     def _ignored(self) -> list[str]:
         o = self.opts
@@ -236,6 +238,10 @@ class RedisKv(KvDriver):
             self._pool_size = pool_size
             self._slot_wait = o["pool_timeout"] or (o["read_timeout"] or 3.0) + 1.0
             self.client = Redis(connection_pool=pool)
+            if not o["tls"]:
+                self._reads = RespClient(host, port, db=o["db"], username=o["username"] or None,
+                                         password=o["password"] or None, connect_timeout=o["dial_timeout"] or 5.0,
+                                         read_timeout=kwargs["socket_timeout"])
         ignored = self._ignored()
         if ignored:
             self.log.warn("redis kv options not supported by redis-py, ignored", storage=self.storage,
@@ -247,6 +253,9 @@ class RedisKv(KvDriver):
                           error=self._error(exc))
 
     async def close(self) -> None:
+        if self._reads is not None:
+            self._reads.close()
+            self._reads = None
         client, self.client = self.client, None
         if client is not None:
             try:
@@ -314,7 +323,27 @@ class RedisKv(KvDriver):
         finally:
             self._release()
 
+    async def _read(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Read-only commands on the pipelined connection; sent once more if the connection
+        dropped under them (Redis restarted since the last call), as redis-py retries."""
+        reads = self._reads
+        assert reads is not None
+        for attempt in (1, 2):
+            try:
+                if len(commands) == 1:
+                    return [await reads.call(*commands[0])]
+                return await reads.pipeline(commands)
+            except RespConnectionLost as exc:
+                if attempt == 2:
+                    raise KvError(self._error(str(exc))) from None
+            except RespError as exc:
+                raise KvError(self._error(str(exc))) from None
+        raise AssertionError("unreachable")
+
     async def has(self, keys: list[str]) -> list[str]:
+        if self._reads is not None and keys:
+            found = await self._read([("EXISTS", k) for k in keys])
+            return [k for k, n in zip(keys, found, strict=True) if n]
         found = await self._pipelined([("EXISTS", k) for k in keys]) if keys else []
         return [k for k, n in zip(keys, found, strict=True) if n]
 
@@ -335,6 +364,9 @@ class RedisKv(KvDriver):
     async def mget(self, keys: list[str]) -> list[tuple[str, bytes]]:
         if not keys:
             return []
+        if self._reads is not None:
+            values = (await self._read([("MGET", *keys)]))[0]
+            return [(k, v) for k, v in zip(keys, values, strict=True) if v is not None]
         client = self._client
         values = await self._run(client.mget_nonatomic(keys) if self.mode == "cluster" else client.mget(keys))
         return [(k, v) for k, v in zip(keys, values, strict=True) if v is not None]

@@ -125,6 +125,7 @@ def test_local_file_survives_sigkill(kv: KvFactory, tmp_path: Path) -> None:
     ({"s": {"driver": "etcd"}}, "kv.s.driver: unknown driver 'etcd'"),
     ({"s": "memory"}, "kv.s: expected a mapping"),
     ({"s": {"driver": "boltdb", "config": {"interval": "often"}}}, "kv.s.config.interval"),
+    ({"s": {"driver": "memory", "config": {"interval": "often"}}}, "kv.s.config.interval"),
     ({"s": {"driver": "memory", "max_value_size": 0}}, "kv.s.max_value_size"),
 ])
 def test_config_errors(tmp_path: Path, kv_section: dict, error: str) -> None:

@@ -1,7 +1,8 @@
 """The memory kv driver: a dict in this process, lost with it (RoadRunner's `memory`).
 
 Expired keys are never visible: every read checks the expiry, and a heap of
-expiries lets a sweep every second free them without scanning the dict.
+expiries lets a sweep every `interval` (RoadRunner 2.x's GC option; here 1 s by
+default) free their memory without scanning the dict.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import heapq
 import time
 from typing import Any
 
+from fastrr.config.units import parse_duration
 from fastrr.kv.drivers.base import KvDriver
 
 SWEEP_SECONDS = 1.0
@@ -19,15 +21,17 @@ SWEEP_SECONDS = 1.0
 class MemoryKv(KvDriver):
     sync = True
     name = "memory"
+    OPTIONS = {"interval": (parse_duration, SWEEP_SECONDS)}
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.data: dict[str, tuple[bytes, float | None]] = {}
         self.expiries: list[tuple[float, str]] = []  # may hold stale entries; checked against data
         self._sweeper: asyncio.TimerHandle | None = None
+        self.interval = float(self.options.get("interval") or SWEEP_SECONDS)
 
     async def open(self) -> None:
-        self._sweeper = asyncio.get_running_loop().call_later(SWEEP_SECONDS, self._sweep)
+        self._sweeper = asyncio.get_running_loop().call_later(self.interval, self._sweep)
 
     async def close(self) -> None:
         if self._sweeper is not None:
@@ -42,7 +46,7 @@ class MemoryKv(KvDriver):
             entry = data.get(key)
             if entry is not None and entry[1] == when:
                 del data[key]
-        self._sweeper = asyncio.get_running_loop().call_later(SWEEP_SECONDS, self._sweep)
+        self._sweeper = asyncio.get_running_loop().call_later(self.interval, self._sweep)
 
     def _live(self, key: str, now: float) -> tuple[bytes, float | None] | None:
         entry = self.data.get(key)

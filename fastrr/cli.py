@@ -88,21 +88,19 @@ def _parse_workers(value: str | None) -> int | None:
 def serve(ctx: click.Context, workers: str | None, pidfile: bool, **local: Any) -> None:
     """Start the server: its plugins (http, jobs, rpc) and their PHP worker pools."""
     from fastrr.config import ConfigError, load_config
-    from fastrr.log import configure
+    from fastrr.log import configure_logs
 
     opts = _merge(ctx, **local)
     try:
         config = load_config(opts["config"] or ".rr.yaml", opts["workdir"], opts["overrides"], opts["dotenv"],
                              _parse_workers(workers))
-        if not set(config.sections) - {"rpc", "lock"}:
+        if not set(config.sections) - {"rpc", "lock", "app"}:
             raise ConfigError("http", "required section is missing: set http.address (e.g. 127.0.0.1:8080), "
                                       "or jobs.pipelines for a queue consumer, or kv storages")
+        log = configure_logs(config.logs)
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
-    logs = config.logs
-    log = configure("warn" if logs.level == "warning" else logs.level,
-                    "raw" if logs.mode in ("off", "none") else logs.mode, logs.encoding, logs.output)
     from fastrr import rrcompat
 
     if rrcompat.active() and not opts["silent"]:

@@ -1,6 +1,8 @@
 """The bundled plugins, in start order (stopped in reverse): nothing else.
 
-rpc first, since workers may call it while they boot; then the plugins without
+rpc first, since workers may call it while they boot; status next, so its
+probes answer "not ready" while workers boot and keep answering while the
+others drain at a stop; then the plugins without
 workers that workers call (kv, lock); jobs before http, so
 HTTP handlers can push jobs from their first request, and so at a graceful
 stop the HTTP front drains (its handlers still pushing) before the consumers
@@ -9,11 +11,15 @@ drain and the pipelines close; rpc last, for the CLI to watch the stop.
 
 from __future__ import annotations
 
+from fastrr.applogger.plugin import AppLoggerPlugin
 from fastrr.http.plugin import HttpPlugin
 from fastrr.jobs.plugin import JobsPlugin
 from fastrr.kv.plugin import KvPlugin
 from fastrr.lock.plugin import LockPlugin
+from fastrr.metrics.plugin import MetricsPlugin
 from fastrr.rpc.plugin import RpcPlugin
 from fastrr.server.plugin import Plugin
+from fastrr.status.plugin import StatusPlugin
 
-PLUGINS: list[type[Plugin]] = [RpcPlugin, KvPlugin, LockPlugin, JobsPlugin, HttpPlugin]
+PLUGINS: list[type[Plugin]] = [RpcPlugin, StatusPlugin,
+                               MetricsPlugin, KvPlugin, LockPlugin, AppLoggerPlugin, JobsPlugin, HttpPlugin]

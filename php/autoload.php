@@ -8,7 +8,7 @@
  * Loads Fastrr\* from src/ (PSR-4). When the PSR-7 / PSR-17 interfaces or
  * Nyholm's PSR-7 implementation are not loadable yet, it also hooks in the
  * Debian packages (php-psr-http-message, php-psr-http-factory,
- * php-nyholm-psr7), which live on Debian's include path.
+ * php-nyholm-psr7, php-psr-log), which live on Debian's include path.
  */
 
 declare(strict_types=1);
@@ -42,6 +42,9 @@ spl_autoload_register(static function (string $class): void {
     }
     if (!class_exists(\Nyholm\Psr7\Factory\Psr17Factory::class)) {
         $files[] = 'Nyholm/Psr7/autoload.php';
+    }
+    if (!interface_exists(\Psr\Log\LoggerInterface::class)) {
+        $files[] = 'Psr/Log/autoload.php'; // php-psr-log, for Fastrr\Logger\PsrLogger
     }
     foreach ($files as $file) {
         $path = stream_resolve_include_path($file);

@@ -13,8 +13,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from fastrr.config.logs import LogsConfig, parse_logs
 from fastrr.config.section import KNOWN_UNSUPPORTED, Section, address, choice, listen, readable_file, relay
-from fastrr.config.units import ConfigError, parse_command, parse_str_list, parse_str_map
+from fastrr.config.units import ConfigError, parse_command, parse_str_map
 
 # Re-exported: these lived here before the plugin folders had their own config.py.
 from fastrr.http.config import (  # noqa: F401
@@ -45,14 +46,6 @@ class ServerConfig:
     command: list[str]
     relay: str = "pipes"
     env: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class LogsConfig:
-    level: str = "info"
-    mode: str = "development"
-    encoding: str | None = None
-    output: list[str] = field(default_factory=lambda: ["stderr"])
 
 
 @dataclass
@@ -108,14 +101,7 @@ def build_config(raw: dict[str, Any], workdir: str, workers_override: int | None
         if plugin.enabled(raw):
             sections[plugin.name] = plugin.parse_config(top.sub(plugin.section), ctx)
 
-    ls = top.sub("logs")
-    logs = LogsConfig(
-        level=ls.get("level", choice({"debug", "info", "warn", "warning", "error", "panic", "fatal"}), "info"),
-        mode=ls.get("mode", choice({"development", "production", "raw", "off", "none"}), "development"),
-        encoding=ls.get("encoding", choice({"console", "json"}), None),
-        output=ls.get("output", parse_str_list, ["stderr"]),
-    )
-    ls.finish()
+    logs = parse_logs(top.sub("logs"))
     top.finish()
     return Config(version=version, server=server, http=sections.get("http"), rpc_listen=sections.get("rpc"),
                   logs=logs, workdir=workdir, raw=raw, warnings=warnings, sections=sections)

@@ -18,7 +18,6 @@ KNOWN_UNSUPPORTED = {
     "server.user", "server.group", "server.on_init", "server.relay_timeout",
     "http.ssl.acme", "http.http3", "http.fcgi", "http.pool.dynamic_allocator", "http.pool.command",
     "status", "metrics", "reload", "service", "endure", "include",
-    "logs.channels", "logs.line_ending", "logs.err_output", "logs.file_logger_options",
     "grpc", "websockets", "temporal", "tcp", "centrifuge", "otel", "informer",
     "resetter", "fileserver", "amqp", "kafka", "nats", "redis", "sqs", "beanstalk", "boltdb",
     "memcached", "memory", "rpc.listen_timeout",

@@ -64,7 +64,8 @@ class HttpConnection(asyncio.Protocol):
     __slots__ = (
         "server", "loop", "transport", "remote", "buf", "busy", "closed", "req", "body_left",
         "decoder", "request_frame", "cancelled", "retries", "queued_at", "stream_started",
-        "stop_sent", "deadline", "started_at", "paused_reading", "write_paused", "status", "lingering",
+        "stop_sent", "deadline", "started_at", "started_perf", "paused_reading", "write_paused", "status",
+        "lingering",
         "processing", "peer", "started_wall", "uploads", "scheme", "info", "local", "sender", "counted",
     )
 
@@ -87,6 +88,7 @@ class HttpConnection(asyncio.Protocol):
         self.stop_sent = False
         self.deadline = 0.0
         self.started_at = 0.0
+        self.started_perf = 0.0  # http_metrics: uvloop's loop.time() moves in whole milliseconds
         self.paused_reading = False
         self.write_paused = False
         self.status = 0
@@ -200,6 +202,8 @@ class HttpConnection(asyncio.Protocol):
                 self.req = req
                 # The access log's start and elapsed count from the head, body included (as RoadRunner's).
                 self.started_at = self.loop.time()
+                if self.server.metrics is not None:
+                    self.started_perf = time.perf_counter()
                 if self.server.access_log is not None:
                     self.started_wall = time.time()
                 if req.chunked:
@@ -513,7 +517,7 @@ class HttpConnection(asyncio.Protocol):
             self.counted = False
             server.in_flight -= 1
         if server.metrics is not None and self.req is not None:
-            server.metrics.observe(self.status, self.loop.time() - self.started_at)
+            server.metrics.observe(self.status, time.perf_counter() - self.started_perf)
         if server.access_log is not None:
             server.log_access(self)
         if self.uploads is not None:

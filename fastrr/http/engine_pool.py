@@ -77,9 +77,9 @@ from typing import Any
 from fastrr import _core
 from fastrr.config import HttpConfig, PoolConfig
 from fastrr.http.middleware import RequestInfo
+from fastrr.http.middleware.static import StaticMiddleware
 from fastrr.http.request_metrics import enabled as metrics_enabled
 from fastrr.http.request_metrics import without
-from fastrr.http.middleware.static import StaticMiddleware
 from fastrr.http.response import Response, reason_phrase
 from fastrr.http.uploads import MultipartError, MultipartReceiver, UploadPolicy, boundary_from_content_type
 from fastrr.log import Logger

@@ -127,7 +127,7 @@ class H2Stream:
     __slots__ = (
         "conn", "stream_id", "req", "info", "method", "uploads", "body", "body_limit", "request_frame",
         "cancelled", "retries", "queued_at", "stream_started", "stop_sent", "dispatched", "job_done",
-        "output_done", "pending", "end_pending", "file", "status", "started_at", "started_wall",
+        "output_done", "pending", "end_pending", "file", "status", "started_at", "started_perf", "started_wall",
         "peer", "scheme", "error", "remote_ended",
     )
 
@@ -154,6 +154,7 @@ class H2Stream:
         self.file: FileBody | None = None
         self.status = 0
         self.started_at = 0.0
+        self.started_perf = 0.0  # http_metrics (loop.time() moves in whole milliseconds)
         self.started_wall = 0.0
         self.peer = conn.peer
         self.scheme = conn.scheme
@@ -446,6 +447,8 @@ class H2Connection(asyncio.Protocol):
         stream = H2Stream(self, stream_id)
         # The access log's start and elapsed count from the head, body included (as RoadRunner's).
         stream.started_at = self.loop.time()
+        if self.server.metrics is not None:
+            stream.started_perf = time.perf_counter()
         if self.server.access_log is not None:
             stream.started_wall = time.time()
         self._read_head(stream, headers, ended)
@@ -742,7 +745,7 @@ class H2Connection(asyncio.Protocol):
             stream.uploads.cleanup()
             stream.uploads = None
         if stream.req is not None and not stream.cancelled and server.metrics is not None:
-            server.metrics.observe(stream.status, self.loop.time() - stream.started_at)
+            server.metrics.observe(stream.status, time.perf_counter() - stream.started_perf)
         if stream.dispatched:
             server.in_flight -= 1
             if server.access_log is not None and stream.req is not None and not stream.cancelled:

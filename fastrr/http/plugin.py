@@ -17,12 +17,12 @@ from fastrr.config.section import Section
 from fastrr.http.config import HttpConfig, parse_http
 from fastrr.http.engine import EngineHttpServer, engine_blockers
 from fastrr.http.engine_pool import EnginePool
-from fastrr.http.request_metrics import RequestMetrics, Uptime
+from fastrr.http.request_metrics import Uptime
 from fastrr.http.request_metrics import enabled as metrics_enabled
 from fastrr.http.server import HttpServer
 from fastrr.pool.active_limit import ActiveLimitController
 from fastrr.pool.pool import WorkerPool
-from fastrr.server.plugin import Plugin, PluginError
+from fastrr.server.plugin import Plugin, PluginError, pool_health, pool_ready
 
 
 class HttpPlugin(Plugin):
@@ -43,6 +43,12 @@ class HttpPlugin(Plugin):
 
     def pools(self) -> dict[str, WorkerPool]:
         return {"http": self.pool} if self.pool is not None else {}
+
+    def health(self) -> tuple[int, str]:
+        return pool_health(self.pool)
+
+    def ready(self) -> tuple[int, str]:
+        return pool_ready(self.pool)
 
     def _use_engine(self) -> bool:
         cfg = self.cfg

@@ -33,7 +33,7 @@ from fastrr.jobs.queue import Dispatcher
 from fastrr.pool.pool import WorkerPool
 from fastrr.rpc.codec import RpcError
 from fastrr.rpc.services import Services
-from fastrr.server.plugin import Plugin, PluginError
+from fastrr.server.plugin import Plugin, PluginError, pool_health, pool_ready
 
 DEAD_LETTER_RETRY = 5.0  # seconds before a job whose dead-letter push failed is tried again
 
@@ -53,6 +53,7 @@ class JobsPlugin(Plugin):
         self.dispatcher: Dispatcher | None = None
         self.drivers: dict[str, Driver] = {}
         self.started = False
+        self.push_ok = self.push_err = 0  # jobs, for rr_jobs_push_{ok,err} (counted in rpc.py)
 
     def register(self, rpc: Services) -> None:
         from fastrr.jobs.rpc import JobsRpc
@@ -61,6 +62,12 @@ class JobsPlugin(Plugin):
 
     def pools(self) -> dict[str, WorkerPool]:
         return {"jobs": self.pool} if self.pool is not None else {}
+
+    def health(self) -> tuple[int, str]:
+        return pool_health(self.pool)
+
+    def ready(self) -> tuple[int, str]:
+        return pool_ready(self.pool)
 
     # -- lifecycle --------------------------------------------------------------------
 

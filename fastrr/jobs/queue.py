@@ -74,6 +74,9 @@ class Dispatcher:
         self.latencies: list[float] = []
         self.failed = 0  # retries caused by failures (crash, timeout, garbage, nack)
         self.dropped = 0
+        # rr_jobs_jobs_{ok,err,requeue} (the metrics plugin reads them at scrape time): worker
+        # answers that acked, runs that failed (any way), requeue answers
+        self.jobs_ok = self.jobs_err = self.jobs_requeue = 0
 
     # -- the drivers' sink --------------------------------------------------------
 
@@ -219,6 +222,7 @@ class JobRun:
     def failed(self, why: str, delay: float = 0.0, headers: dict[str, list[str]] | None = None) -> None:
         """A failed run: retry it, or give up after max_attempts."""
         delivery = self.delivery
+        self.dispatcher.jobs_err += 1
         if delivery.done:
             self.log.error(f"job failed after it was acked (auto_ack): {why}", **self._fields())
             return
@@ -261,6 +265,7 @@ class JobRun:
             self.failed(f"worker answer is not a jobs reply ({{\"type\":N,\"data\":...}}): {body[:200]!r}")
             return
         if kind in ACK_TYPES:
+            self.dispatcher.jobs_ok += 1
             if not delivery.done:
                 self.dispatcher.record_latency(delivery.job)
                 delivery.ack()
@@ -276,11 +281,13 @@ class JobRun:
         delay = _delay(data.get("delay_seconds"))
         headers = _headers(data.get("headers"))
         if kind == REQUEUE:
+            self.dispatcher.jobs_requeue += 1
             self.log.debug("job requeued", **self._fields(), delay=delay, message=message)
             delivery.retry(delay, headers, failed=False)
         elif data.get("requeue") or data.get("redelivery"):
             self.failed(f"{'nacked' if kind == NACK else 'failed'}: {message}", delay, headers)
         else:
+            self.dispatcher.jobs_err += 1
             self.dispatcher.give_up(delivery, f"{'nacked' if kind == NACK else 'failed'} without requeue: "
                                               f"{message}")
 

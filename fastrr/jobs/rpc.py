@@ -76,7 +76,12 @@ class JobsRpc:
         req = _parse(proto.PushRequest, body, "jobs.Push")
         if not req.HasField("job"):
             raise RpcError("jobs.Push: the request has no job")
-        await self.plugin.push([self._job(req.job, "jobs.Push")])
+        try:
+            await self.plugin.push([self._job(req.job, "jobs.Push")])
+        except RpcError:
+            self.plugin.push_err += 1
+            raise
+        self.plugin.push_ok += 1
         return EMPTY
 
     async def pushbatch(self, body: bytes) -> bytes:
@@ -90,8 +95,14 @@ class JobsRpc:
                 error = exc
                 break
         if jobs:
-            await self.plugin.push(jobs)
+            try:
+                await self.plugin.push(jobs)
+            except RpcError:
+                self.plugin.push_err += len(jobs)
+                raise
+            self.plugin.push_ok += len(jobs)
         if error is not None:
+            self.plugin.push_err += 1
             raise error
         return EMPTY
 

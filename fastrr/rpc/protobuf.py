@@ -14,7 +14,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 _F = descriptor_pb2.FieldDescriptorProto
 SCALARS = {"string": _F.TYPE_STRING, "bytes": _F.TYPE_BYTES, "int64": _F.TYPE_INT64, "int32": _F.TYPE_INT32,
-           "bool": _F.TYPE_BOOL, "uint64": _F.TYPE_UINT64}
+           "bool": _F.TYPE_BOOL, "uint64": _F.TYPE_UINT64, "float": _F.TYPE_FLOAT}
 Table = dict[str, list[tuple[str, int, str, bool]]]
 
 

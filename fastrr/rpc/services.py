@@ -20,6 +20,7 @@ Plugins add their own methods with `register` (jobs.*, informer.Jobs, ...);
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import yaml
@@ -37,6 +38,8 @@ class Services:
         self.raw_config = raw_config
         self.proto: set[str] = set()
         self.fast: dict[str, Callable[[bytes], bytes | None]] = {}
+        # Around resetter.Reset: sd_notify RELOADING=1 ... READY=1 (the arbiter sets it, server/notify.py).
+        self.reloading: Callable[[], AbstractContextManager[Any]] = nullcontext
         self.methods: dict[str, Handler] = {
             "informer.List": self.plugins,
             "informer.Workers": self.workers,
@@ -96,8 +99,10 @@ class Services:
         return True
 
     async def reset(self, arg: Any) -> bool:
+        pool = self._pool(arg)
         try:
-            await self._pool(arg).reset()
+            with self.reloading():
+                await pool.reset()
         except PoolError as exc:
             raise RpcError(str(exc)) from None
         return True

@@ -7,6 +7,7 @@ http.shutdown_timeout, the jobs consumers finish theirs within the pool's
 destroy_timeout, ...). A second one: kill the workers and exit 1 at once.
 HUP: rolling reset of every pool (what RoadRunner users expect of a reload).
 TTIN/TTOU: one worker more/fewer in the http pool (else the first pool).
+Under systemd ($NOTIFY_SOCKET) each step is told with sd_notify (notify.py).
 
 Plugins come from fastrr/plugins.py; one is on when its section is in the
 config (server/plugin.py says what a plugin is).
@@ -24,6 +25,7 @@ from fastrr.config import Config
 from fastrr.log import Logger
 from fastrr.pool.pool import BootFailure, PoolError, WorkerPool
 from fastrr.rpc import Services
+from fastrr.server.notify import Notifier
 from fastrr.server.plugin import Host, Plugin, PluginError
 
 EXIT_OK = 0
@@ -41,6 +43,9 @@ class Arbiter:
         self.exit_code = EXIT_OK
         self.services = Services({}, config.raw)
         self.host = Host(config, log, self.services, self.fatal)
+        # sd_notify (before any pool copies the environment: workers must not inherit NOTIFY_SOCKET)
+        self.notify = self.host.notify = Notifier.from_environment(os.environ, log)
+        self.services.reloading = self.notify.reloading
         self.plugins: list[Plugin] = [cls(self.host, config.sections[cls.name])
                                       for cls in PLUGINS if cls.name in config.sections]
         for plugin in self.plugins:
@@ -63,10 +68,14 @@ class Arbiter:
             return
         pools = self.pools()
         if not pools:
-            return
+            with self.notify.reloading():  # a notify-reload unit waits for RELOADING=1, READY=1
+                return
         self.log.info("SIGHUP received, resetting workers", plugins=sorted(pools))
-        for pool in pools.values():
-            self._background(self._reset(pool))
+        self._background(self._reset_all(list(pools.values())))
+
+    async def _reset_all(self, pools: list[WorkerPool]) -> None:
+        with self.notify.reloading():
+            await asyncio.gather(*(self._reset(pool) for pool in pools))
 
     async def _reset(self, pool: WorkerPool) -> None:
         try:
@@ -96,6 +105,7 @@ class Arbiter:
     def handle_signal(self, signum: int) -> None:
         self._signals += 1
         if self._signals == 1:
+            self._begin_stop()
             http = self.config.http
             self.log.info("stop signal received, stopping gracefully",
                           signal=signal.Signals(signum).name, grace_timeout=http.shutdown_timeout if http else 0)
@@ -106,6 +116,12 @@ class Arbiter:
         for plugin in self.plugins:
             plugin.kill()
         os._exit(EXIT_RUNTIME)
+
+    def _begin_stop(self) -> None:
+        """From now on the status probes answer "not ready" and systemd hears STOPPING=1."""
+        if not self.host.stopping:
+            self.host.stopping = True
+            self.notify.stopping()
 
     def fatal(self, message: str) -> None:
         self.log.error(message)
@@ -164,21 +180,26 @@ class Arbiter:
         if self.pidfile:
             with open(self.pidfile, "w") as fh:
                 fh.write(str(os.getpid()))
+        self.notify.start_watchdog()
         try:
             code = await self._start_all()
             if code is not None:
                 return code
+            self.notify.ready()
             fields: dict[str, Any] = {}
             http = self.host.plugins.get("http")
             if http is not None:
                 fields.update(http.started_fields())  # type: ignore[attr-defined]
             self.log.info("fastrr started", plugins=[p.name for p in self.plugins], **fields, pid=os.getpid())
             await self._stop.wait()
+            self._begin_stop()  # (a fatal error stops without a signal)
             await self._stop_all()
             self.log.info("fastrr stopped")
             return self.exit_code
         finally:
+            self._begin_stop()
             await self._stop_all()
+            self.notify.close()
             if self.pidfile:
                 try:
                     os.unlink(self.pidfile)

@@ -10,7 +10,8 @@ its own folder, fastrr/<name>/plugin.py, with the same faces:
   reverse; `start` raising `PluginError` or `BootFailure` stops start-up with
   one line naming the plugin;
 - `pools()`: the worker pools it owns, which informer/resetter, `fastrr
-  workers`, `fastrr reset` and SIGHUP then cover.
+  workers`, `fastrr reset` and SIGHUP then cover;
+- `health()` / `ready()`: optional checks the status plugin probes.
 
 Shared machinery comes from the `Host`, never by importing sideways: the
 config, a logger per plugin, the RPC registry, a pool factory (its own
@@ -27,6 +28,8 @@ from fastrr import RR_COMPAT_VERSION
 from fastrr.log import Logger
 from fastrr.pool.config import PoolConfig
 from fastrr.pool.pool import WorkerPool, worker_env
+from fastrr.pool.states import State
+from fastrr.server.notify import Notifier
 
 if TYPE_CHECKING:
     from fastrr.config import Config
@@ -52,6 +55,9 @@ class Host:
         self.services = services
         self.fatal = fatal
         self.plugins: dict[str, Plugin] = {}
+        # Set at the first stop signal, before any plugin stops (the status probes answer "not ready").
+        self.stopping = False
+        self.notify = Notifier(None)  # sd_notify (server/notify.py); the arbiter sets the real one
 
     def logger(self, name: str) -> Logger:
         return self.log.named(name)
@@ -103,8 +109,38 @@ class Plugin:
     async def stop(self) -> None:
         raise NotImplementedError
 
+    def health(self) -> tuple[int, str] | None:
+        """Liveness for the status plugin (/health, status.Status): (HTTP code, why),
+        or None when this plugin has no check. Called on the event loop: keep it cheap."""
+        return None
+
+    def ready(self) -> tuple[int, str] | None:
+        """Readiness for the status plugin (/ready, status.Ready), like `health`."""
+        return None
+
     def kill(self) -> None:
         """Forced exit (a second stop signal): kill every worker now."""
         for pool in self.pools().values():
             for worker in list(pool.workers.values()):
                 worker.kill()
+
+
+def pool_health(pool: WorkerPool | None) -> tuple[int, str]:
+    """200 while any worker of the pool is alive (ready or working), as RoadRunner's http/jobs Status()."""
+    if pool is None:
+        return 503, "the worker pool is not started"
+    if any(w.state in (State.READY, State.WORKING) for w in pool.workers.values()):
+        return 200, ""
+    return 503, f"no {pool.name} worker is alive"
+
+
+def pool_ready(pool: WorkerPool | None) -> tuple[int, str]:
+    """200 while any worker is idle and able to take a job now, as RoadRunner's Ready()."""
+    if pool is None:
+        return 503, "the worker pool is not started"
+    sync = getattr(pool, "sync_from_engine", None)
+    if sync is not None:
+        sync()  # the C engine knows which of its workers are busy
+    if any(w.state is State.READY and not w.exited for w in pool.workers.values()):
+        return 200, ""
+    return 503, f"no {pool.name} worker is ready"

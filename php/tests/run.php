@@ -1183,6 +1183,8 @@ test('superglobals: php-cgi worker, echo and exit(), frame stream stays valid', 
 
 require __DIR__ . '/jobs.php';
 require __DIR__ . '/kv.php';
+require __DIR__ . '/metrics.php';
+require __DIR__ . '/logger.php';
 
 // ---------------------------------------------------------------- run
 

@@ -248,7 +248,7 @@ def workers(ctx: click.Context, plugins: tuple[str, ...], interactive: bool, **l
     """Show the workers of the plugins (all by default): PID, status, execs, memory, CPU, age."""
     from rich.console import Console, Group
 
-    from fastrr.rpc.render import exits_lines, jobs_table, workers_table
+    from fastrr.rpc.render import exits_lines, jobs_table, services_table, workers_table
 
     opts = _merge(ctx, **local)
     target = _rpc_target(opts)
@@ -259,7 +259,8 @@ def workers(ctx: click.Context, plugins: tuple[str, ...], interactive: bool, **l
             parts: list[Any] = []
             for name in names:
                 now = time.time()
-                parts.extend(workers_table(name, _call(client, "informer.Workers", name)["workers"], now))
+                table = services_table if name == "service" else workers_table  # raw processes: rr's columns
+                parts.extend(table(name, _call(client, "informer.Workers", name)["workers"], now))
                 parts.extend(exits_lines(_call(client, "informer.Stats", name).get("exits", []), now))
                 if name == "jobs":
                     parts.extend(jobs_table(_call(client, "informer.Jobs", "jobs")))

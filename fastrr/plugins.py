@@ -3,7 +3,8 @@
 rpc first, since workers may call it while they boot; status next, so its
 probes answer "not ready" while workers boot and keep answering while the
 others drain at a stop; then the plugins without
-workers that workers call (kv, lock); jobs before http, so
+workers that workers call (kv, lock), service (its commands outlive the workers
+at a stop); jobs before http, so
 HTTP handlers can push jobs from their first request, and so at a graceful
 stop the HTTP front drains (its handlers still pushing) before the consumers
 drain and the pipelines close; rpc last, for the CLI to watch the stop.
@@ -17,9 +18,12 @@ from fastrr.jobs.plugin import JobsPlugin
 from fastrr.kv.plugin import KvPlugin
 from fastrr.lock.plugin import LockPlugin
 from fastrr.metrics.plugin import MetricsPlugin
+from fastrr.reload.plugin import ReloadPlugin
 from fastrr.rpc.plugin import RpcPlugin
 from fastrr.server.plugin import Plugin
+from fastrr.service.plugin import ServicePlugin
 from fastrr.status.plugin import StatusPlugin
 
 PLUGINS: list[type[Plugin]] = [RpcPlugin, StatusPlugin,
-                               MetricsPlugin, KvPlugin, LockPlugin, AppLoggerPlugin, JobsPlugin, HttpPlugin]
+                               MetricsPlugin, KvPlugin, LockPlugin, AppLoggerPlugin, ServicePlugin, JobsPlugin,
+                               HttpPlugin, ReloadPlugin]

@@ -88,8 +88,10 @@ def build_config(raw: dict[str, Any], workdir: str, workers_override: int | None
         raise ConfigError("version", f'expected "3", got {version!r}')
 
     srv = top.sub("server")
+    # PHP workers need server.command; a config of services alone starts none.
+    services_only = "server" not in raw and "service" in raw and not {"http", "jobs"} & set(raw)
     server = ServerConfig(
-        command=srv.get("command", parse_command, required=True, expected='e.g. "php worker.php"'),
+        command=srv.get("command", parse_command, [], required=not services_only, expected='e.g. "php worker.php"'),
         relay=srv.get("relay", relay, "pipes"),
         env={k.upper(): v for k, v in srv.get("env", parse_str_map, {}).items()},
     )

@@ -68,6 +68,18 @@ def workers_table(plugin: str, workers: list[dict[str, Any]], now: float) -> lis
     return [title, table]
 
 
+def services_table(plugin: str, workers: list[dict[str, Any]], now: float) -> list[Any]:
+    """`rr workers`'s table for the service plugin's raw processes: PID | MEMORY | CPU% | COMMAND."""
+    title = Text.assemble("Workers of [", (plugin, "yellow"), "]:")
+    table = Table(box=box.SQUARE, header_style="bold")
+    for name in ("PID", "MEMORY", "CPU%", "COMMAND"):
+        table.add_column(name)
+    for w in sorted(workers, key=lambda row: row.get("pid", 0)):
+        table.add_row(str(w.get("pid", "")), si_bytes(int(w.get("memoryUsage", 0))),
+                      f"{float(w.get('CPUPercent', 0.0)):.2f}", str(w.get("command", "")))
+    return [title, table]
+
+
 def exits_lines(exits: list[dict[str, Any]], now: float) -> list[Any]:
     """Below the table: the last workers that ended without being asked to
     (`informer.Stats` "exits"), so a crash is not only in the server's log."""

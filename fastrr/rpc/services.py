@@ -40,6 +40,9 @@ class Services:
         self.fast: dict[str, Callable[[bytes], bytes | None]] = {}
         # Around resetter.Reset: sd_notify RELOADING=1 ... READY=1 (the arbiter sets it, server/notify.py).
         self.reloading: Callable[[], AbstractContextManager[Any]] = nullcontext
+        # Plugins whose processes are not a WorkerPool (service) answer informer/resetter with the
+        # same faces: workers_info, stats, add_worker, remove_worker, reset.
+        self.processes: dict[str, Any] = {}
         self.methods: dict[str, Handler] = {
             "informer.List": self.plugins,
             "informer.Workers": self.workers,
@@ -70,13 +73,13 @@ class Services:
         name = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else arg
         if not isinstance(name, str):
             raise RpcError(f"expected a plugin name (string), got {type(name).__name__}")
-        pool = self.pools.get(name)
+        pool = self.pools.get(name) or self.processes.get(name)
         if pool is None:
-            raise RpcError(f"no such plugin: {name!r} (plugins with workers: {sorted(self.pools)})")
+            raise RpcError(f"no such plugin: {name!r} (plugins with workers: {sorted([*self.pools, *self.processes])})")
         return pool
 
     async def plugins(self, _: Any) -> list[str]:
-        return sorted(self.pools)
+        return sorted([*self.pools, *self.processes])
 
     async def workers(self, arg: Any) -> dict[str, Any]:
         return {"workers": self._pool(arg).workers_info()}

@@ -1,0 +1,1 @@
+"""The reload plugin: resets a plugin's workers when its source files change (dev mode)."""

@@ -1,0 +1,1 @@
+"""The service plugin: commands fastrr starts, logs and restarts (RoadRunner's `service`)."""

@@ -48,7 +48,17 @@ class HttpPlugin(Plugin):
         return pool_health(self.pool)
 
     def ready(self) -> tuple[int, str]:
+        # The workers boot before the listener opens: ready only once requests can arrive.
+        if self.front is None:
+            return 503, "the http server is not listening yet"
         return pool_ready(self.pool)
+
+    def kill(self) -> None:
+        """Forced exit: the engine drops its client connections first, so a request in flight
+        ends as a broken connection rather than a 502 from a worker killed under it."""
+        if isinstance(self.front, EngineHttpServer):
+            self.front.engine.abort_connections()
+        super().kill()
 
     def _use_engine(self) -> bool:
         cfg = self.cfg

@@ -272,32 +272,22 @@ def markdown(doc: Mapping[str, Any]) -> str:
                   "|" + "|".join("---" if i < 2 else "---:" for i in range(len(HEAD))) + "|"]
         lines += ["| " + " | ".join(r) + " |" for r in rows(doc, mode)]
         lines.append("")
-    lines += [f"FAILED {f['mode']} {f['app']}: {f['error']}" for f in doc.get("failures", [])]
+    lines += report.failure_lines(dict(doc))
     return "\n".join(lines).rstrip() + "\n"
 
 
 def plain_table(doc: Mapping[str, Any]) -> str:
     out = [f"fastrr kv — {environment_line(doc)}"]
     for mode in sorted({p["mode"] for p in doc.get("kv", [])}):
-        table = [list(HEAD), *rows(doc, mode)]
-        widths = [max(len(r[i]) for r in table) for i in range(len(HEAD))]
         out.append(f"[{mode}]")
-        out += ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-                for r in table]
-    out += [f"FAILED {f['mode']} {f['app']}: {f['error']}" for f in doc.get("failures", [])]
-    return "\n".join(out)
+        out += report.aligned([list(HEAD), *rows(doc, mode)])
+    return "\n".join(out + report.failure_lines(dict(doc)))
 
 
 def write_outputs(doc: dict[str, Any], out_dir: Path, history: bool = True) -> list[Path]:
     """kv.json and kv.md next to the HTTP run's files."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report.write_json(doc, out_dir / "kv.json")
-    (out_dir / "kv.md").write_text("# fastrr kv: a cached value read from PHP\n\n" + markdown(doc))
-    if history:
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        kind = "quick" if doc["options"].get("quick") else "full"
-        report.write_json(doc, ROOT / "bench" / "results" / "history" / f"{stamp}-kv-{kind}.json")
-    return [out_dir / "kv.json", out_dir / "kv.md"]
+    return report.write_side_outputs(doc, out_dir, NAME, "fastrr kv: a cached value read from PHP", markdown(doc),
+                                     history)
 
 
 def update_readme(readme: Path, doc: Mapping[str, Any]) -> bool:
@@ -306,11 +296,4 @@ def update_readme(readme: Path, doc: Mapping[str, Any]) -> bool:
 
 def split_apps(names: str | None) -> tuple[str | None, bool]:
     """--apps without `kv` (for the HTTP and jobs parts), and whether kv runs ('all' includes it)."""
-    if not names:
-        return names, False
-    if names.strip() == "all":
-        return names, True
-    parts = [n.strip() for n in names.split(",") if n.strip()]
-    return (",".join(n for n in parts if n != NAME) or None), NAME in parts
-
-
+    return report.split_side_app(names, NAME, in_all=True)

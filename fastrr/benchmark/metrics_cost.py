@@ -212,29 +212,18 @@ def markdown(doc: Mapping[str, Any]) -> str:
              "| " + " | ".join(HEAD) + " |", "|" + "|".join("---" if i < 2 else "---:" for i in range(len(HEAD))) + "|"]
     for mode in sorted({p["mode"] for p in doc.get("points", [])}):
         lines += ["| " + " | ".join(r) + " |" for r in rows(doc, mode)]
-    lines += [f"FAILED {f['mode']} {f['app']}: {f['error']}" for f in doc.get("failures", [])]
+    lines += report.failure_lines(dict(doc))
     return "\n".join(lines).rstrip() + "\n"
 
 
 def plain_table(doc: Mapping[str, Any]) -> str:
     table = [list(HEAD)] + [r for mode in sorted({p["mode"] for p in doc.get("points", [])}) for r in rows(doc, mode)]
-    widths = [max(len(r[i]) for r in table) for i in range(len(HEAD))]
-    out = ["fastrr metrics cost"]
-    out += ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-            for r in table]
-    out += [f"FAILED {f['mode']} {f['app']}: {f['error']}" for f in doc.get("failures", [])]
-    return "\n".join(out)
+    return "\n".join(["fastrr metrics cost", *report.aligned(table, left=2), *report.failure_lines(dict(doc))])
 
 
 def write_outputs(doc: dict[str, Any], out_dir: Path, history: bool = True) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report.write_json(doc, out_dir / "metrics.json")
-    (out_dir / "metrics.md").write_text("# fastrr: the cost of metrics on requests\n\n" + markdown(doc))
-    if history:
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        kind = "quick" if doc["options"].get("quick") else "full"
-        report.write_json(doc, ROOT / "bench" / "results" / "history" / f"{stamp}-metrics-{kind}.json")
-    return [out_dir / "metrics.json", out_dir / "metrics.md"]
+    return report.write_side_outputs(doc, out_dir, NAME, "fastrr: the cost of metrics on requests", markdown(doc),
+                                     history)
 
 
 def update_readme(readme: Path, doc: Mapping[str, Any]) -> bool:
@@ -243,7 +232,4 @@ def update_readme(readme: Path, doc: Mapping[str, Any]) -> bool:
 
 def split_apps(names: str | None) -> tuple[str | None, bool]:
     """--apps without `metrics`, and whether it runs (not in 'all': it repeats hello and slim)."""
-    if not names or names.strip() == "all":
-        return names, False
-    parts = [n.strip() for n in names.split(",") if n.strip()]
-    return (",".join(n for n in parts if n != NAME) or None), NAME in parts
+    return report.split_side_app(names, NAME, in_all=False)

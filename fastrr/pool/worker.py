@@ -23,6 +23,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
 from fastrr import _core
+from fastrr.pool.output import read_lines
 from fastrr.pool.relay import FdRelay, enlarge_pipe
 from fastrr.pool.states import RECYCLE_REASONS, State
 
@@ -314,27 +315,9 @@ class Worker:
 
     def _read_output(self, fd: int, final: bool = False) -> None:
         """Relay the worker's stderr (and stdout on socket relays) line by line with its PID."""
-        chunks = []
-        while True:
-            try:
-                data = os.read(fd, 65536)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                data = b""
-            if not data:
-                final = True
-                break
-            chunks.append(data)
-            if not final:
-                break
-        lines = (self._partial[fd] + b"".join(chunks)).split(b"\n")
-        self._partial[fd] = lines.pop()
+        lines, final = read_lines(fd, self._partial, final)
         if final:
             self.loop.remove_reader(fd)
-            if self._partial[fd]:
-                lines.append(self._partial[fd])
-            del self._partial[fd]
         for raw in lines:
             line = raw.decode("utf-8", "replace").rstrip("\r")
             if line:

@@ -34,6 +34,7 @@ from typing import Any
 import psutil
 
 from fastrr.log import Logger
+from fastrr.pool.output import read_lines
 from fastrr.service.config import ServiceConfig, process_env
 
 STABLE_RUN = 10.0  # seconds: a run that lasted this long was not a crash loop
@@ -173,31 +174,9 @@ class ServiceProcess:
 
     def _read_output(self, fd: int, final: bool = False) -> None:
         """Log the output line by line (stdout and stderr alike, as RoadRunner does)."""
-        chunks = []
-        while True:
-            try:
-                data = os.read(fd, 65536)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                data = b""
-            if not data:
-                final = True
-                break
-            chunks.append(data)
-            if not final:
-                break
-        lines = (self._partial[fd] + b"".join(chunks)).split(b"\n")
-        rest = lines.pop()
-        if len(rest) > MAX_LINE:
-            lines.append(rest)
-            rest = b""
-        self._partial[fd] = rest
+        lines, final = read_lines(fd, self._partial, final, MAX_LINE)
         if final:
             self.loop.remove_reader(fd)
-            if rest:
-                lines.append(rest)
-            del self._partial[fd]
         log = self.service.output_log
         for raw in lines:
             line = raw.decode("utf-8", "replace").strip()

@@ -347,7 +347,8 @@ async def test_a_call_waiting_for_a_busy_pool_gives_up_after_pool_timeout(privat
         private_redis.proc.send_signal(signal.SIGSTOP)
         try:
             stuck = asyncio.ensure_future(kv.set([("k", b"w", None)]))
-            await asyncio.sleep(0.05)
+            while not kv._slots.locked():  # until the write holds the only connection
+                await asyncio.sleep(0.005)
             started = time.monotonic()
             with pytest.raises(KvError) as info:
                 await kv.set([("k2", b"v", None)])

@@ -45,8 +45,7 @@ final class Lock implements LockInterface
         int|float|\DateInterval $ttl = 0,
         int|float|\DateInterval $waitTTL = 0,
     ): false|string {
-        $id ??= $this->ids->generate();
-        return $this->call('lock.Lock', $resource, $id, $ttl, $waitTTL) ? $id : false;
+        return $this->take('lock.Lock', $resource, $id, $ttl, $waitTTL);
     }
 
     public function lockRead(
@@ -55,8 +54,7 @@ final class Lock implements LockInterface
         int|float|\DateInterval $ttl = 0,
         int|float|\DateInterval $waitTTL = 0,
     ): false|string {
-        $id ??= $this->ids->generate();
-        return $this->call('lock.LockRead', $resource, $id, $ttl, $waitTTL) ? $id : false;
+        return $this->take('lock.LockRead', $resource, $id, $ttl, $waitTTL);
     }
 
     public function release(string $resource, string $id): bool
@@ -77,6 +75,18 @@ final class Lock implements LockInterface
     public function updateTTL(string $resource, string $id, int|float|\DateInterval $ttl): bool
     {
         return $this->call('lock.UpdateTTL', $resource, $id, $ttl);
+    }
+
+    /** lock() and lockRead(): the id the lock is held under, or false. */
+    private function take(
+        string $method,
+        string $resource,
+        ?string $id,
+        int|float|\DateInterval $ttl,
+        int|float|\DateInterval $wait,
+    ): false|string {
+        $id ??= $this->ids->generate();
+        return $this->call($method, $resource, $id, $ttl, $wait) ? $id : false;
     }
 
     private function call(

@@ -17,7 +17,7 @@ from fastrr.config.units import ConfigError, parse_str
 KNOWN_UNSUPPORTED = {
     "server.user", "server.group", "server.on_init", "server.relay_timeout",
     "http.ssl.acme", "http.http3", "http.fcgi", "http.pool.dynamic_allocator", "http.pool.command",
-    "status", "metrics", "reload", "service", "endure", "include",
+    "endure", "include",
     "grpc", "websockets", "temporal", "tcp", "centrifuge", "otel", "informer",
     "resetter", "fileserver", "amqp", "kafka", "nats", "redis", "sqs", "beanstalk", "boltdb",
     "memcached", "memory", "rpc.listen_timeout",

@@ -259,5 +259,6 @@ class JobsPlugin(Plugin):
                 "active": counts["active"] + queued, "delayed": counts["delayed"], "reserved": running,
                 "ready": driver.running, "priority": driver.pipe.priority, "error": driver.error,
                 "pushed": driver.pushed, "acked": driver.acked, "retried": driver.retried,
+                "failed": driver.failed,
             })
         return rows

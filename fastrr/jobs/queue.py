@@ -223,6 +223,7 @@ class JobRun:
         """A failed run: retry it, or give up after max_attempts."""
         delivery = self.delivery
         self.dispatcher.jobs_err += 1
+        delivery.driver.failed += 1
         if delivery.done:
             self.log.error(f"job failed after it was acked (auto_ack): {why}", **self._fields())
             return
@@ -288,6 +289,7 @@ class JobRun:
             self.failed(f"{'nacked' if kind == NACK else 'failed'}: {message}", delay, headers)
         else:
             self.dispatcher.jobs_err += 1
+            delivery.driver.failed += 1
             self.dispatcher.give_up(delivery, f"{'nacked' if kind == NACK else 'failed'} without requeue: "
                                               f"{message}")
 

@@ -150,7 +150,8 @@ class JobsRpc:
             out.append({"Pipeline": row["pipeline"], "Driver": row["driver"], "Queue": row["queue"],
                         "Active": row["active"], "Delayed": row["delayed"], "Reserved": row["reserved"],
                         "Ready": row["ready"], "Priority": row["priority"], "ErrorMessage": row["error"],
-                        "Pushed": row["pushed"], "Acked": row["acked"], "Retried": row["retried"]})
+                        "Pushed": row["pushed"], "Acked": row["acked"], "Retried": row["retried"],
+                        "Failed": row["failed"]})
         return out
 
     async def latency(self, arg: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ read when Prometheus asks.
   _workers_ready, _workers_working, _workers_invalid (rr_http_*, rr_jobs_*);
 - the jobs plugin's counters: rr_jobs_push_ok, push_err, jobs_ok, jobs_err,
   jobs_requeue; and fastrr's per pipeline, from the jobs.Stat rows:
-  fastrr_jobs_pipeline_{pushed,acked,retried}_total and _{active,delayed,
+  fastrr_jobs_pipeline_{pushed,acked,retried,failed}_total and _{active,delayed,
   reserved,ready}{driver,pipeline};
 - the http plugin's metrics_snapshot(), with `http_metrics` in
   http.middleware: rr_http_request_total{status},
@@ -42,7 +42,8 @@ JOBS_COUNTERS = (
 )
 PIPELINE_COUNTERS = (("pushed", "Jobs pushed to the pipeline."),
                      ("acked", "Jobs acked (or dropped for good) in the pipeline."),
-                     ("retried", "Jobs put back in the pipeline to run again."))
+                     ("retried", "Jobs put back in the pipeline to run again."),
+                     ("failed", "Job runs that failed (worker error, crash, timeout, nack or fail), retried or not."))
 PIPELINE_GAUGES = (("active", "Jobs waiting to run."), ("delayed", "Jobs not due yet."),
                    ("reserved", "Jobs running now (in flight)."), ("ready", "1 while the pipeline consumes."))
 HTTP_SERIES = ("request_total", "request_duration_seconds", "requests_queue", "no_free_workers_total",

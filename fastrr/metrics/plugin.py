@@ -11,6 +11,7 @@ stops late, and a scrape still answers while the others drain.
 
 from __future__ import annotations
 
+import gzip
 from typing import Any
 
 from fastrr.config.schema import ConfigContext
@@ -25,11 +26,13 @@ from fastrr.metrics.builtin import (
     write_pool,
 )
 from fastrr.metrics.config import MetricsConfig, parse_metrics
-from fastrr.metrics.exposition import write_registry
-from fastrr.metrics.listener import ScrapeServer
+from fastrr.metrics.exposition import CONTENT_TYPE, write_registry
 from fastrr.metrics.registry import Registry
 from fastrr.rpc.services import Services
+from fastrr.server.endpoint import TEXT, Answer, EndpointServer, Request
 from fastrr.server.plugin import Plugin, PluginError
+
+GZIP_OVER = 1024  # bytes: a smaller exposition is sent as it is
 
 
 class MetricsPlugin(Plugin):
@@ -47,7 +50,7 @@ class MetricsPlugin(Plugin):
         for name, spec in cfg.collect.items():
             self.registry.declare(name, spec)  # config.py checked them
         self.process = ProcessStats()
-        self.server: ScrapeServer | None = None
+        self.server: EndpointServer | None = None
 
     def register(self, rpc: Services) -> None:
         from fastrr.metrics.rpc import MetricsRpc
@@ -56,7 +59,9 @@ class MetricsPlugin(Plugin):
 
     async def start(self) -> None:
         host, _, port = self.cfg.address.rpartition(":")
-        self.server = ScrapeServer(host.strip("[]"), int(port), self.render, self.log)
+        # One scraper every few seconds: few connections, no request bodies; a slow scraper gets 10 s.
+        self.server = EndpointServer(host.strip("[]"), int(port), self.answer, self.log, name="metrics",
+                                     read_timeout=10.0, idle_timeout=120.0, max_body=0, max_connections=64)
         try:
             await self.server.start()
         except OSError as exc:
@@ -69,6 +74,17 @@ class MetricsPlugin(Plugin):
             await self.server.stop()
 
     # -- the scrape ------------------------------------------------------------------
+
+    def answer(self, request: Request) -> Answer:
+        """Any path answers GET and HEAD with the exposition (as RoadRunner's promhttp root
+        handler does); a scraper that accepts gzip gets it (Prometheus always does)."""
+        if request.method not in ("GET", "HEAD"):
+            return Answer(405, b"use GET\n", TEXT, (("Allow", "GET, HEAD"),))
+        body = self.render()
+        if len(body) > GZIP_OVER and "gzip" in request.headers.get("accept-encoding", ""):
+            return Answer(200, gzip.compress(body, compresslevel=1, mtime=0), CONTENT_TYPE,
+                          (("Content-Encoding", "gzip"),))
+        return Answer(200, body, CONTENT_TYPE)
 
     def render(self) -> bytes:
         """The whole exposition. Each source is read on its own: one failing is

@@ -144,7 +144,8 @@ class ReloadPlugin(Plugin):
             self.log.info("files changed, resetting workers", plugin=plugin, changed=len(paths),
                           files=sorted(self._shown(paths))[:SHOWN_FILES], pools=sorted(pools))
             resets.extend(self._reset_pool(pool) for pool in pools.values())
-        await asyncio.gather(*resets)
+        with self.host.notify.reloading():  # sd_notify RELOADING=1 ... READY=1, as for SIGHUP
+            await asyncio.gather(*resets)
 
     def _pools(self, plugin: str) -> dict[str, WorkerPool]:
         owner = self.host.plugins.get(plugin)

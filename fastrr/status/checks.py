@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from fastrr.log import Logger
+from fastrr.server.endpoint import Answer
 
 JSON = "application/json"
-TEXT = "text/plain; charset=utf-8"
 SHUTTING_DOWN = "service is shutting down\n"
 JOBS_NOT_FOUND = "jobs plugin not found\n"
 
@@ -41,13 +40,6 @@ ERROR_CODES: dict[tuple[str, bool], tuple[int | None, bool]] = {
     ("ready", False): (500, False),
     ("ready", True): (500, True),
 }
-
-
-@dataclass
-class Answer:
-    status: int
-    body: bytes
-    content_type: str = JSON
 
 
 def dumps(value: Any) -> bytes:

@@ -21,10 +21,10 @@ from typing import Any
 from fastrr.config.schema import ConfigContext
 from fastrr.config.section import Section
 from fastrr.rpc.services import Services
+from fastrr.server.endpoint import TEXT, Answer, EndpointServer, Request
 from fastrr.server.plugin import Plugin, PluginError
-from fastrr.status.checks import JOBS_NOT_FOUND, SHUTTING_DOWN, TEXT, Answer, Checker, Probe, jobs_report
+from fastrr.status.checks import JOBS_NOT_FOUND, SHUTTING_DOWN, Checker, Probe, jobs_report
 from fastrr.status.config import StatusConfig, parse_status
-from fastrr.status.listener import ProbeListener
 
 NOT_FOUND = Answer(404, b"404 page not found\n", TEXT)  # Go's ServeMux text
 
@@ -43,7 +43,7 @@ class StatusPlugin(Plugin):
         unavailable = cfg.unavailable_status_code
         self.checkers = {"health": Checker("health", unavailable, self.log),
                          "ready": Checker("ready", unavailable, self.log)}
-        self.listener: ProbeListener | None = None
+        self.listener: EndpointServer | None = None
 
     def register(self, rpc: Services) -> None:
         from fastrr.status.rpc import StatusRpc
@@ -56,9 +56,13 @@ class StatusPlugin(Plugin):
         return {name: getattr(plugin, kind) for name, plugin in self.host.plugins.items()
                 if getattr(type(plugin), kind) is not base}
 
-    def answer(self, method: str, path: str, query: dict[str, list[str]]) -> Answer:
+    def answer(self, request: Request) -> Answer:
+        """Any method is served, as Go's ServeMux does."""
         unavailable = self.cfg.unavailable_status_code
         stopping = self.host.stopping
+        path, query = request.path, request.query
+        if path == "*":  # OPTIONS * (asks what the server can do)
+            return Answer(200, b"", TEXT) if request.method == "OPTIONS" else Answer(400, b"400 Bad Request\n", TEXT)
         if path in ("/health", "/ready"):
             kind = "health" if path == "/health" else "ready"
             if stopping:
@@ -84,7 +88,9 @@ class StatusPlugin(Plugin):
 
     async def start(self) -> None:
         cfg = self.cfg
-        listener = ProbeListener(cfg.host, cfg.port, cfg.check_timeout, self.answer, self.log)
+        # check_timeout bounds how long a probe may take to send its request (RoadRunner's read timeouts).
+        listener = EndpointServer(cfg.host, cfg.port, self.answer, self.log, name="status",
+                                  read_timeout=cfg.check_timeout, max_head=8192)
         try:
             await listener.start()
         except OSError as exc:  # (asyncio wraps the bind error: its errno says it plainly)

@@ -123,6 +123,8 @@ def test_jobs_counters_after_real_jobs(fastrr: ServerFactory, tmp_path: Any) -> 
     assert pipe("fastrr_jobs_pipeline_acked_total", "a") == 7
     assert pipe("fastrr_jobs_pipeline_acked_total", "b") == 2  # the failed one is dropped for good
     assert pipe("fastrr_jobs_pipeline_retried_total", "a") == 2 and pipe("fastrr_jobs_pipeline_retried_total", "b") == 1
+    # b's fail and its first nack-requeue run failed; nothing in a did
+    assert pipe("fastrr_jobs_pipeline_failed_total", "b") == 2 and pipe("fastrr_jobs_pipeline_failed_total", "a") == 0
     assert pipe("fastrr_jobs_pipeline_reserved", "a") == 0 and pipe("fastrr_jobs_pipeline_active", "b") == 0
     assert pipe("fastrr_jobs_pipeline_ready", "a") == 1
     # the consumers' pool has its worker series too, matching informer.Workers

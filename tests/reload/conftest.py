@@ -97,13 +97,13 @@ class ReloadFactory:
         write_version(self.app, "v1")
 
     def start(self, reload: dict[str, Any], workers: int = 2, engine: str | None = None,
-              extra: dict[str, Any] | None = None) -> ReloadServer:
+              extra: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> ReloadServer:
         http_cfg: dict[str, Any] = {"pool": {"num_workers": workers}}
         if engine:
             http_cfg["engine"] = engine
         cfg = {"server": {"command": f"php {self.app / 'worker.php'}"}, "http": http_cfg, "reload": reload,
                **(extra or {})}
-        server = self.fastrr.start(cfg, workers=workers)
+        server = self.fastrr.start(cfg, workers=workers, env=env)
         rs = ReloadServer(server, self.app)
         rs.wait_for("fastrr started")
         return rs

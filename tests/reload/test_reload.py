@@ -4,10 +4,12 @@ the clients with no failed request, bursts reset once, ignored files reset nothi
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 
 from tests.reload.conftest import Client, ReloadFactory, write_version
+from tests.status.test_notify import NotifySocket, reloading_then_ready
 
 
 def http_watch(app: object, **extra: object) -> dict[str, object]:
@@ -45,6 +47,21 @@ def test_edit_reaches_clients_without_a_failed_request(reload_app: ReloadFactory
     assert f'"changed": 1, "files": ["{changed}"]' in out
     assert srv.resets() == 1
     assert "ERROR" not in out
+
+
+def test_reset_is_told_to_systemd(reload_app: ReloadFactory) -> None:
+    """Under a notify-reload unit a file-change reset says RELOADING=1 ... READY=1, as SIGHUP's does."""
+    notify = NotifySocket(f"@fastrr-reload-test-{uuid.uuid4()}")
+    try:
+        srv = reload_app.start({"interval": "100ms", "services": {"http": http_watch(reload_app.app)}},
+                               env={"NOTIFY_SOCKET": notify.address})
+        assert notify.wait(1) == ["READY=1"]
+        write_version(srv.app, "v2")
+        srv.wait_for("workers reset")
+        reloading_then_ready(notify.wait(3)[1:])
+        assert srv.get()["version"] == "v2"
+    finally:
+        notify.close()
 
 
 def test_burst_of_500_files_resets_once(reload_app: ReloadFactory) -> None:

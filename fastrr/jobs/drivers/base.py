@@ -47,7 +47,8 @@ class Driver(ABC):
         self.running = False
         self.error = ""  # the last connection/storage error, for Stat / informer.Jobs
         # Counters for informer.Jobs (fastrr's fields) and the benchmark.
-        self.pushed = self.acked = self.retried = 0
+        # failed: runs that failed (worker error, crash, timeout, nack or fail), retried or not.
+        self.pushed = self.acked = self.retried = self.failed = 0
 
     @property
     def prefetch(self) -> int:

@@ -526,6 +526,18 @@ static PyObject *Engine_set_active_limit(EngineObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* A flag the engine thread reads per form request (parses_form): a plain
+ * atomic store, no command round trip. */
+static PyObject *Engine_set_raw_forms(EngineObject *self, PyObject *arg)
+{
+    int on = PyObject_IsTrue(arg);
+    if (on < 0)
+        return NULL;
+    if (self->e != NULL)
+        __atomic_store_n(&self->e->cfg.raw_forms, on, __ATOMIC_RELAXED);
+    Py_RETURN_NONE;
+}
+
 static PyObject *Engine_resume_worker(EngineObject *self, PyObject *arg)
 {
     long long result;
@@ -836,6 +848,9 @@ static PyMethodDef Engine_methods[] = {
     {"stop_worker", (PyCFunction)Engine_stop_worker, METH_O,
      "stop_worker(id) -> int\n\nSend the CONTROL stop frame: 0 sent now, 1 after the request it "
      "runs (a stop_sent event follows), -1 unknown worker."},
+    {"set_raw_forms", (PyCFunction)Engine_set_raw_forms, METH_O,
+     "set_raw_forms(on) -> None\n\nForm bodies as PHP's SAPIs get them: urlencoded ones as sent, "
+     "multipart ones parsed only for POST (the workers asked for it in their handshake)."},
     {"set_active_limit", (PyCFunction)Engine_set_active_limit, METH_O,
      "set_active_limit(n) -> None\n\nAt most n workers run a request at once (0: no limit); "
      "a higher limit dispatches queued requests to free workers at once."},

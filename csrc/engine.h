@@ -38,6 +38,7 @@ typedef struct {
     int internal_error_code;
     int debug;                   /* pool.debug: error details reach the client */
     int raw_body;
+    int raw_forms;               /* the workers asked for PHP's SAPI rules (set_raw_forms; atomic) */
     int log_level;               /* events for log lines below it are not made */
     int access_log;              /* 0 none, 1 "http log", 2 "http access log" */
     int max_stop_retries;

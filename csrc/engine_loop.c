@@ -781,6 +781,18 @@ static int sink_buf(void *ctx, const unsigned char *p, size_t n)
     return fr_buf_append((fr_buf *)ctx, p, n);
 }
 
+/* server.py parses_form: is a form body parsed for the worker? RoadRunner's
+ * rule (any method but HEAD/OPTIONS, unless raw_body), or, for workers that
+ * asked for raw forms, PHP's SAPI rule: urlencoded as sent, multipart for POST. */
+static int parses_form(const fe_engine *e, const RequestObject *r, int multipart)
+{
+    if (e->cfg.raw_body || req_is(r, "HEAD", 4) || req_is(r, "OPTIONS", 7))
+        return 0;
+    if (__atomic_load_n(&e->cfg.raw_forms, __ATOMIC_RELAXED))
+        return multipart && req_is(r, "POST", 4);
+    return 1;
+}
+
 /* connection.py _encode: the worker frame into c->frame. NULL when done;
  * else the reason of a 400 (NUL-terminated, in e->form_err), or "" when out
  * of memory. */
@@ -799,8 +811,7 @@ static const char *conn_encode(fe_engine *e, fe_conn *c, const unsigned char *bo
             uploads_len = c->up_files.len;
         }
     }
-    else if (r->body_kind == FR_BODY_URLENCODED && !e->cfg.raw_body && !req_is(r, "HEAD", 4) &&
-             !req_is(r, "OPTIONS", 7)) {
+    else if (r->body_kind == FR_BODY_URLENCODED && parses_form(e, r, 0)) {
         e->form_json.len = e->form_err.len = 0;
         int rc = fe_form_json(&e->form, body, blen, &e->form_json, &e->form_err);
         if (rc != 0) {
@@ -1219,8 +1230,7 @@ static void conn_process(fe_engine *e, fe_conn *c)
                 c->body_left = r->content_length;
             }
             int has_body = c->chunked_on || c->body_left > 0;
-            int multipart = r->body_kind == FR_BODY_MULTIPART && has_body && !e->cfg.raw_body &&
-                            !req_is(r, "HEAD", 4) && !req_is(r, "OPTIONS", 7);
+            int multipart = r->body_kind == FR_BODY_MULTIPART && has_body && parses_form(e, r, 1);
             /* room for the whole body, so it is read in place (not for
              * multipart: that streams through a window) */
             if (!multipart && c->body_left > 0 &&

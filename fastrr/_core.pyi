@@ -275,6 +275,9 @@ class Engine:
     def set_active_limit(self, limit: int, /) -> None:
         """At most `limit` workers run a request at once (0: no limit); raising it dispatches
         queued requests to free workers at once (http.pool.active_limit)."""
+    def set_raw_forms(self, on: bool, /) -> None:
+        """Form bodies as PHP's SAPIs get them: urlencoded as sent, multipart parsed only for
+        POST (the workers asked for it in their handshake: HttpServer.parses_form)."""
     def resume_worker(self, id: int, /) -> bool:
         """A worker held after a max_memory event goes back to work."""
     def remove_worker(self, id: int, reason: str = "") -> bool:

@@ -215,7 +215,7 @@ class HttpConnection(asyncio.Protocol):
                         return
                     self.body_left = req.content_length
                 if req.body_kind == BODY_MULTIPART and (self.decoder is not None or self.body_left > 0) \
-                        and not cfg.raw_body and req.method not in ("HEAD", "OPTIONS"):
+                        and self.server.parses_form(req.method, True):
                     try:
                         boundary = boundary_from_content_type(
                             (req.get_header(b"content-type") or b"").decode("latin-1"))
@@ -307,7 +307,7 @@ class HttpConnection(asyncio.Protocol):
                 self._drop_uploads()
                 return exc.reason
             parsed = True
-        elif req.body_kind == BODY_URLENCODED and not server.cfg.raw_body and req.method not in ("HEAD", "OPTIONS"):
+        elif req.body_kind == BODY_URLENCODED and server.parses_form(req.method, False):
             try:
                 body = urlencoded_to_json(bytes(body))
             except FormError as exc:

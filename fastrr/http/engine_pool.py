@@ -193,6 +193,7 @@ class EnginePool(WorkerPool):
             max_worker_memory=cfg.max_worker_memory * 1024 * 1024, proto=http.codec == "proto",
             log_fds=log_fds, log_encoding=log_encoding, metrics=metrics_enabled(http.middleware), **static_kw,
         )
+        self.engine_raw_forms = False
         self.loop.add_reader(self.engine.event_fd, self.on_engine_events)
 
     # -- handing workers over ------------------------------------------------------
@@ -209,6 +210,9 @@ class EnginePool(WorkerPool):
         worker.relay = EngineRelay(self, worker, relay.rfd, relay.wfd)  # type: ignore[assignment]
         worker.state = State.READY
         worker.last_used = self.loop.time()
+        if self.raw_forms != self.engine_raw_forms:
+            self.engine_raw_forms = self.raw_forms
+            self.engine.set_raw_forms(self.raw_forms)  # before the worker can take a request
         self.engine.add_worker(worker.pid, relay.rfd, relay.wfd, worker.max_jobs)
 
     def engine_forget(self, worker: Worker) -> None:

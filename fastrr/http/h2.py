@@ -497,8 +497,7 @@ class H2Connection(asyncio.Protocol):
             stream.error = (413, f"request body of {req.content_length} bytes is over "
                                  f"max_request_size ({cfg.max_request_size} MB)")
             return
-        if req.body_kind == _core.BODY_MULTIPART and not ended and not cfg.raw_body \
-                and req.method not in ("HEAD", "OPTIONS"):
+        if req.body_kind == _core.BODY_MULTIPART and not ended and self.server.parses_form(req.method, True):
             try:
                 boundary = boundary_from_content_type((req.get_header(b"content-type") or b"").decode("latin-1"))
             except MultipartError as exc:
@@ -578,8 +577,7 @@ class H2Connection(asyncio.Protocol):
                 body = stream.uploads.fields_json()
                 uploads = stream.uploads.uploads_json()
                 parsed = True
-            elif req.body_kind == _core.BODY_URLENCODED and not server.cfg.raw_body \
-                    and req.method not in ("HEAD", "OPTIONS"):
+            elif req.body_kind == _core.BODY_URLENCODED and server.parses_form(req.method, False):
                 body = urlencoded_to_json(bytes(body))
                 parsed = True
         except (MultipartError, FormError) as exc:

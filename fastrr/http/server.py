@@ -21,6 +21,18 @@ TICK = 0.5
 
 
 class HttpServer:
+
+    def parses_form(self, method: str, multipart: bool) -> bool:
+        """Whether a form body (urlencoded, or multipart when `multipart`) reaches the worker
+        parsed: as RoadRunner does, for any method but HEAD and OPTIONS unless http.raw_body.
+        Workers that asked for raw forms in their handshake (SuperglobalsWorker) get what PHP's
+        own SAPIs see: urlencoded bodies as sent, multipart parsed only for POST."""
+        if self.cfg.raw_body or method in ("HEAD", "OPTIONS"):
+            return False
+        if self.pool.raw_forms:
+            return multipart and method == "POST"
+        return True
+
     def __init__(self, cfg: HttpConfig, pool: WorkerPool, log: Logger):
         self.cfg = cfg
         self.pool = pool

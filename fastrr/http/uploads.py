@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from typing import Any
@@ -93,10 +94,11 @@ class UploadPolicy:
 class UploadedFile:
     """One file leaf of the uploads tree."""
 
-    __slots__ = ("name", "mime", "size", "error", "tmp_name", "fd")
+    __slots__ = ("name", "mime", "size", "error", "tmp_name", "fd", "full_path")
 
-    def __init__(self, name: str, mime: str):
+    def __init__(self, name: str, mime: str, full_path: str = ""):
         self.name = name
+        self.full_path = full_path or name  # the file name as PHP reads it (directories kept)
         self.mime = mime
         self.size = 0
         self.error = UPLOAD_ERR_OK
@@ -104,8 +106,9 @@ class UploadedFile:
         self.fd = -1
 
     def to_json(self) -> dict[str, Any]:
+        # fullPath is fastrr's (RoadRunner's workers ignore it): SuperglobalsWorker's $_FILES full_path.
         return {"name": self.name, "mime": self.mime, "size": self.size, "error": self.error,
-                "tmpName": self.tmp_name}
+                "tmpName": self.tmp_name, "fullPath": self.full_path}
 
 
 def boundary_from_content_type(content_type: str) -> bytes:
@@ -168,6 +171,20 @@ def parse_header_params(value: str) -> tuple[str, dict[str, str]]:
             params[name] = text
     params.update(extended)
     return kind, params
+
+
+_PHP_FILENAME = re.compile(r'(?:^|;)\s*filename\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;]*))', re.IGNORECASE)
+
+
+def php_filename(disposition: str) -> str | None:
+    """The `filename` parameter as PHP's multipart parser reads it: in a quoted value only
+    `\\\\` and `\\"` are escapes, other backslashes stay (C:\\dir\\a.txt keeps them)."""
+    m = _PHP_FILENAME.search(disposition)
+    if m is None:
+        return None
+    if m.group(1) is None:
+        return m.group(2).strip()
+    return re.sub(r'\\([\\"])', r"\1", m.group(1))
 
 
 def file_extension(name: str) -> str:
@@ -300,7 +317,7 @@ class MultipartReceiver:
             self._field_name = field_name
             return
         filename = params["filename"].replace("\\", "/").rsplit("/", 1)[-1]
-        upload = UploadedFile(filename, mime)
+        upload = UploadedFile(filename, mime, php_filename(disposition) or params["filename"])
         self.files.append((field_name, upload))
         if not filename:
             upload.error = UPLOAD_ERR_NO_FILE

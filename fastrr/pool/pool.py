@@ -93,6 +93,8 @@ class WorkerPool:
         self.active_limit = 0
         self.target = cfg.num_workers
         self.boot_failures = 0
+        # The latest ready worker's raw_forms (a pool's workers run one script): HttpServer.parses_form.
+        self.raw_forms = False
         self.early_exits = 0  # workers in a row that left by themselves right after their handshake
         self.last_boot_error = ""
         # The last workers that ended without being asked to (for informer.Stats / `fastrr workers`).
@@ -399,6 +401,7 @@ class WorkerPool:
 
     def on_worker_ready(self, worker: Worker) -> None:
         worker.ready_at = self.loop.time()
+        self.raw_forms = worker.raw_forms
         if not self.early_exits:  # after early exits, only a worker that stays proves the code good (_tick)
             self.boot_failures = 0
         self.log.debug("worker ready", pid=worker.pid,

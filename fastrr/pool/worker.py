@@ -69,6 +69,7 @@ class Worker:
         self.spawned_at = self.loop.time()
         self.last_used = self.spawned_at
         self.ready_at = 0.0  # loop time of the PID handshake
+        self.raw_forms = False  # its handshake asked for form bodies as PHP's SAPIs get them
         self.exec_started = 0.0
         self.execs = 0
         self.max_jobs = max_jobs
@@ -155,12 +156,15 @@ class Worker:
 
     def _on_handshake(self, flags: int, payload: bytes) -> None:
         try:
-            pid = json.loads(payload).get("pid") if flags & _core.FLAG_CONTROL else None
+            answer = json.loads(payload) if flags & _core.FLAG_CONTROL else None
+            pid = answer.get("pid") if answer is not None else None
         except (ValueError, AttributeError):
-            pid = None
+            answer = pid = None
         if not isinstance(pid, int) or pid <= 0:
             self.lost(f"invalid PID handshake answer (flags {flags:#04x}): {payload[:200]!r}")
             return
+        # fastrr's own key beside the PID (Worker::setHandshakeOption): see HttpServer.parses_form.
+        self.raw_forms = answer.get("raw_forms") is True
         self._became_ready()
 
     def _became_ready(self) -> None:

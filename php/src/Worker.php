@@ -42,6 +42,9 @@ final class Worker
     /** @var resource|null */
     private static $stderr = null;
 
+    /** @var array<string, scalar> fastrr's own keys sent with the PID handshake answer */
+    private array $handshake = [];
+
     public function __construct(
         private readonly RelayInterface $relay,
         bool $interceptSideEffects = true,
@@ -61,6 +64,16 @@ final class Worker
             $dsn = Relay::PIPES;
         }
         return new self(Relay::create($dsn), $interceptSideEffects);
+    }
+
+    /**
+     * A key sent to the server beside the PID in the handshake answer, before the first request
+     * (a RoadRunner server ignores it). fastrr reads `raw_forms`: true asks for urlencoded bodies
+     * as sent, and multipart ones parsed only for POST, as PHP's own SAPIs do (SuperglobalsWorker).
+     */
+    public function setHandshakeOption(string $name, bool|int|string $value): void
+    {
+        $this->handshake[$name] = $value;
     }
 
     public function getRelay(): RelayInterface
@@ -224,7 +237,8 @@ final class Worker
             throw new WorkerException('invalid control frame payload: ' . \substr($frame->payload, 0, 200));
         }
         if (!empty($cmd['pid'])) {
-            $this->relay->send(new Frame('{"pid":' . \getmypid() . '}', [], Frame::CONTROL));
+            $answer = \json_encode(['pid' => \getmypid()] + $this->handshake, \JSON_THROW_ON_ERROR);
+            $this->relay->send(new Frame($answer, [], Frame::CONTROL));
             return true;
         }
         if (!empty($cmd['stop'])) {

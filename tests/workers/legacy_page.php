@@ -68,7 +68,7 @@ $server = [];
 foreach ($_SERVER as $key => $value) {
     if (str_starts_with($key, 'HTTP_') || in_array($key, ['REQUEST_METHOD', 'REQUEST_URI', 'QUERY_STRING', 'SERVER_PROTOCOL',
         'REQUEST_SCHEME', 'HTTPS', 'SERVER_NAME', 'SERVER_PORT', 'REMOTE_ADDR', 'CONTENT_TYPE', 'CONTENT_LENGTH',
-        'REQUEST_TIME', 'REQUEST_TIME_FLOAT', 'SCRIPT_NAME', 'PHP_SELF', 'SCRIPT_FILENAME', 'PHP_AUTH_USER', 'PHP_AUTH_PW'], true)) {
+        'REQUEST_TIME', 'REQUEST_TIME_FLOAT', 'SCRIPT_NAME', 'PHP_SELF', 'SCRIPT_FILENAME', 'PHP_AUTH_USER', 'PHP_AUTH_PW', 'REMOTE_USER'], true)) {
         $server[$key] = $value;
     }
 }

@@ -54,6 +54,9 @@ final class SuperglobalsWorker
     public function __construct(Worker|HttpWorker $worker)
     {
         $this->http = $worker instanceof HttpWorker ? $worker : new HttpWorker($worker);
+        // Form bodies as PHP's SAPIs get them: urlencoded ones as sent (php://input keeps them,
+        // parse_str() fills $_POST with PHP's own limits), multipart parsed for POST only.
+        $this->http->getWorker()->setHandshakeOption('raw_forms', true);
         $this->bootServer = self::bootServer($_SERVER);
         self::checkSapi();
         // Open the log stream now (php://stderr when STDERR is not defined, as under
@@ -155,29 +158,135 @@ final class SuperglobalsWorker
         }
 
         $post = [];
-        if ($request->parsed) {
+        $files = [];
+        if ($request->parsed) { // multipart, POST: the server parsed it (PHP has no php://input for it)
             try {
-                $post = $request->getParsedBody() ?? [];
+                $post = self::phpNames($request->getParsedBody() ?? []);
             } catch (\JsonException $e) {
                 Worker::log('fastrr: the server sent a parsed body that is not JSON: ' . $e->getMessage());
             }
+            $files = self::phpNames(Uploads::toPhpFiles($request->uploads));
+        } elseif ($request->method === 'POST' && self::isUrlencoded((string)($server['CONTENT_TYPE'] ?? ''))) {
+            $post = self::postForm($request->body);
         }
-
-        $cookies = [];
-        foreach ($request->cookies as $name => $value) {
-            // PHP's own rules for variable names (dots and spaces become '_', [..] nests).
-            \parse_str(\rawurlencode((string)$name) . '=' . \rawurlencode((string)$value), $one);
-            $cookies += $one; // the first of two colliding names wins, as in PHP
+        if (!isset($server['HTTP_CONTENT_LENGTH']) && !$request->parsed && $request->body !== '') {
+            $server['CONTENT_LENGTH'] = (string)\strlen($request->body); // a chunked body, as nginx passes it
         }
 
         $_SERVER = $server;
         $_GET = $get;
         $_POST = $post;
-        $_COOKIE = $cookies;
-        $_FILES = Uploads::toPhpFiles($request->uploads);
+        $_COOKIE = isset($server['HTTP_COOKIE']) ? self::cookies((string)$server['HTTP_COOKIE'])
+            : self::cookieMap($request->cookies);
+        $_FILES = $files;
         // request_order "GP": POST over GET, nested arrays merged key by key.
         $_REQUEST = \array_replace_recursive($get, $post);
         PhpStreamWrapper::setInput($request->parsed ? '' : $request->body);
+    }
+
+    /**
+     * An urlencoded POST body by PHP's own parser (parse_str: nesting limits, names, decoding).
+     * PHP's POST reader stops one variable later than parse_str() does (it counts after adding):
+     * past max_input_vars, the first max_input_vars + 1 pairs are kept, as php-fpm keeps them.
+     *
+     * @return array<array-key, mixed>
+     */
+    private static function postForm(string $body): array
+    {
+        $limit = (int)\ini_get('max_input_vars') ?: 1000;
+        $pairs = \array_values(\array_filter(\explode('&', $body), static fn (string $p): bool => $p !== ''));
+        if (\count($pairs) <= $limit) {
+            \parse_str($body, $post);
+            return $post;
+        }
+        \parse_str(\implode('&', \array_slice($pairs, 0, $limit)), $post);
+        \parse_str($pairs[$limit], $last);
+        Worker::log(\sprintf('fastrr: a POST form has more than max_input_vars (%d) variables; the rest dropped, as PHP does', $limit));
+        return \array_replace_recursive($post, $last);
+    }
+
+    private static function isUrlencoded(string $contentType): bool
+    {
+        $type = \strtolower(\trim(\explode(';', $contentType, 2)[0]));
+        return $type === 'application/x-www-form-urlencoded';
+    }
+
+    /**
+     * $_COOKIE from the Cookie header by PHP's rules: pairs split on ';', leading whitespace
+     * dropped, names taken as they are (not percent-decoded), values raw-url-decoded ('+' stays),
+     * [..] nests, the first of two equal plain names wins, at most max_input_vars pairs.
+     *
+     * @return array<array-key, mixed>
+     */
+    public static function cookies(string $header): array
+    {
+        if ($header === '') {
+            return [];
+        }
+        $limit = (int)\ini_get('max_input_vars') ?: 1000;
+        $kept = [];
+        $seen = [];
+        foreach (\explode(';', $header) as $pair) {
+            $pair = \ltrim($pair, " \t\n\r\v\f");
+            $eq = \strpos($pair, '=');
+            if ($pair === '' || $eq === 0) {
+                continue;
+            }
+            if (\count($kept) >= $limit) {
+                break;
+            }
+            [$name, $value] = $eq === false ? [$pair, ''] : [\substr($pair, 0, $eq), \substr($pair, $eq + 1)];
+            // Encoded so that parse_str() takes the name as it is and decodes the value once, raw.
+            $one = \rawurlencode($name) . '=' . \rawurlencode(\rawurldecode($value));
+            \parse_str($one, $parsed);
+            $key = \array_key_first($parsed);
+            if ($key === null) {
+                continue;
+            }
+            if (!\is_array($parsed[$key]) && isset($seen[$key])) {
+                continue; // a plain name already set (by a cookie with a more specific path)
+            }
+            $seen[$key] = true;
+            $kept[] = $one;
+        }
+        \parse_str(\implode('&', $kept), $cookies);
+        return $cookies;
+    }
+
+    /**
+     * $_COOKIE from a server's cookie map, for requests without a Cookie header (the server's
+     * parser may have dropped names PHP keeps, such as a[b]: the header is preferred).
+     *
+     * @param array<array-key, mixed> $map
+     * @return array<array-key, mixed>
+     */
+    private static function cookieMap(array $map): array
+    {
+        $cookies = [];
+        foreach ($map as $name => $value) {
+            \parse_str(\rawurlencode((string)$name) . '=' . \rawurlencode((string)$value), $one);
+            $cookies += $one; // the first of two colliding names wins, as in PHP
+        }
+        return $cookies;
+    }
+
+    /**
+     * Top-level names of a parsed multipart form as PHP registers them: leading spaces dropped,
+     * ' ' and '.' made '_' (the server keeps them as sent, as RoadRunner does).
+     *
+     * @param array<array-key, mixed> $tree
+     * @return array<array-key, mixed>
+     */
+    private static function phpNames(array $tree): array
+    {
+        $out = [];
+        foreach ($tree as $key => $value) {
+            if (\is_string($key)) {
+                $key = \strtr(\ltrim($key, ' '), ' .', '__');
+            }
+            $out[$key] = $value;
+        }
+        return $out;
     }
 
     /**
@@ -216,11 +325,25 @@ final class SuperglobalsWorker
         if ($port === '') {
             $port = $scheme === 'https' ? '443' : '80';
         }
+        $hasQuery = $query !== null;
         $query ??= '';
 
+        // nginx's snippets/fastcgi-php.conf: the path split after the first ".php", decoded.
+        $decoded = \rawurldecode($path);
+        $scriptName = $decoded;
+        $pathInfo = '';
+        if (\preg_match('~^(.+?\.php)(/.*)$~s', $decoded, $pm)) {
+            [$scriptName, $pathInfo] = [$pm[1], $pm[2]];
+        }
+
         $server['REQUEST_METHOD'] = $request->method;
-        $server['REQUEST_URI'] = $path . ($query !== '' ? '?' . $query : '');
+        $server['REQUEST_URI'] = $path . ($hasQuery ? '?' . $query : '');
         $server['QUERY_STRING'] = $query;
+        $server['CONTENT_TYPE'] = '';   // nginx's stock fastcgi_params pass them even when empty
+        $server['CONTENT_LENGTH'] = '';
+        $server['DOCUMENT_URI'] = $scriptName;
+        $server['PATH_INFO'] = $pathInfo;
+        $server['REMOTE_USER'] = '';
         $server['SERVER_PROTOCOL'] = $request->protocol;
         $server['REQUEST_SCHEME'] = $scheme;
         if ($scheme === 'https') {
@@ -229,8 +352,8 @@ final class SuperglobalsWorker
         $server['SERVER_NAME'] = $host;
         $server['SERVER_PORT'] = $port;
         $server['REMOTE_ADDR'] = $request->remoteAddr;
-        $server['SCRIPT_NAME'] = $path;
-        $server['PHP_SELF'] = $path;
+        $server['SCRIPT_NAME'] = $scriptName;
+        $server['PHP_SELF'] = $scriptName . $pathInfo;
         if ($authority !== '') {
             $server['HTTP_HOST'] = $authority;
         }
@@ -241,15 +364,19 @@ final class SuperglobalsWorker
         foreach ($names as $name) {
             $values = (array)$request->headers[$name];
             $key = \strtoupper(\str_replace('-', '_', (string)$name));
-            if ($key === 'PROXY') {
+            if ($key === 'PROXY' || $values === []) {
                 continue; // httpoxy: never expose a client-controlled HTTP_PROXY
             }
-            $value = \implode($key === 'COOKIE' ? '; ' : ', ', \array_map('strval', $values));
+            // A repeated header: the last one, as php-fpm gets them from nginx 1.22 (one
+            // FastCGI param each; php-fpm keeps the last). That holds for Cookie too.
+            $value = (string)$values[\array_key_last($values)];
+            if ($key === 'COOKIE' && \str_starts_with($request->protocol, 'HTTP/2')) {
+                $value = \implode('; ', \array_map('strval', $values)); // HTTP/2 splits cookies (RFC 9113 8.2.3)
+            }
             if ($key === 'CONTENT_TYPE' || $key === 'CONTENT_LENGTH') {
                 $server[$key] = $value;
-            } else {
-                $server['HTTP_' . $key] = $value;
             }
+            $server['HTTP_' . $key] = $value;
         }
 
         $auth = $server['HTTP_AUTHORIZATION'] ?? '';
@@ -258,8 +385,10 @@ final class SuperglobalsWorker
             if (\is_string($decoded) && \str_contains($decoded, ':')) {
                 [$user, $password] = \explode(':', $decoded, 2);
                 $server['PHP_AUTH_USER'] = $user;
-                $server['PHP_AUTH_PW'] = $password;
-                $server['AUTH_TYPE'] = 'Basic';
+                if ($password !== '') { // php-fpm sets no PHP_AUTH_PW for an empty password
+                    $server['PHP_AUTH_PW'] = $password;
+                }
+                $server['REMOTE_USER'] = $user; // nginx's $remote_user
             }
         }
 

@@ -91,7 +91,8 @@ final class Uploads
     {
         $error = (int)$file['error'];
         $ok = $error === \UPLOAD_ERR_OK;
-        $clientName = (string)($file['name'] ?? '');
+        // fastrr sends the name as PHP reads it (directories kept) as fullPath; RoadRunner only the base name.
+        $clientName = (string)($file['fullPath'] ?? $file['name'] ?? '');
         // PHP strips everything up to the last '/' or '\' (browsers used to send full paths).
         $cut = \max((int)\strrpos('/' . $clientName, '/'), (int)\strrpos('\\' . $clientName, '\\'));
         return [

@@ -39,7 +39,6 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import socket
@@ -54,7 +53,7 @@ from fastrr.log import Logger
 from fastrr.pool.relay import FdRelay
 from fastrr.pool.ring import new_ring, ring_env
 from fastrr.pool.states import LIVE, State
-from fastrr.pool.worker import Job, Worker
+from fastrr.pool.worker import Job, Worker, handshake_answer
 
 MAX_BOOT_FAILURES = 5
 MAX_STOP_RETRIES = 8
@@ -719,7 +718,7 @@ class WorkerPool:
         worker = self.workers.get(pid)
         if worker is None or worker.relay is not None or worker.state is not State.INACTIVE:
             return False
-        worker.attach_socket(conn.relay, conn.reader, conn.sock)
+        worker.attach_socket(conn.relay, conn.reader, conn.sock, conn.raw_forms)
         return True
 
 
@@ -736,6 +735,7 @@ class PendingSocketWorker:
         if conn.family != socket.AF_UNIX:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.reader = _core.FrameReader(1 << 31)
+        self.raw_forms = False  # from the handshake answer (worker.handshake_answer)
         self.relay = FdRelay(pool.loop, conn.fileno(), conn.fileno(), self._on_data, self._on_eof, owns_fds=False)
         self.relay.write(pool.handshake_frame)
 
@@ -745,12 +745,12 @@ class PendingSocketWorker:
             if not frames:
                 return
             flags, _, _, payload = frames[0]
-            pid = json.loads(payload).get("pid") if flags & _core.FLAG_CONTROL else None
-        except (_core.FrameError, ValueError, AttributeError) as exc:
+        except _core.FrameError as exc:
             self.pool.log.warn("bad handshake on the relay socket", error=str(exc))
             self._close()
             return
-        if not isinstance(pid, int) or not self.pool.claim_socket(pid, self):
+        pid, self.raw_forms = handshake_answer(flags, payload)
+        if pid is None or not self.pool.claim_socket(pid, self):
             self.pool.log.warn("worker connected with unknown pid, closing", pid=pid)
             self._close()
 

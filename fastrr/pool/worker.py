@@ -53,6 +53,19 @@ class Job(Protocol):
     def on_no_worker(self, reason: str) -> None: ...
 
 
+def handshake_answer(flags: int, payload: bytes) -> tuple[int | None, bool]:
+    """(PID, raw_forms) of a worker's answer to the PID handshake; PID None when it is not one.
+    raw_forms is fastrr's own key beside the PID (Worker::setHandshakeOption, HttpServer.parses_form)."""
+    try:
+        answer = json.loads(payload) if flags & _core.FLAG_CONTROL else None
+        pid = answer.get("pid") if answer is not None else None
+    except (ValueError, AttributeError):
+        return None, False
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return None, False
+    return pid, answer.get("raw_forms") is True
+
+
 class WorkerProtocolError(Exception):
     """The worker sent something the protocol does not allow; it gets replaced."""
 
@@ -116,7 +129,9 @@ class Worker:
         assert self.proc.stdout is not None
         self._watch_output(self.proc.stdout.fileno())
 
-    def attach_socket(self, relay: FdRelay, reader: _core.FrameReader, sock: socket.socket) -> None:
+    def attach_socket(self, relay: FdRelay, reader: _core.FrameReader, sock: socket.socket,
+                      raw_forms: bool = False) -> None:
+        self.raw_forms = raw_forms
         relay.on_data = self._on_data
         relay.on_eof = self._relay_broken
         self.relay = relay
@@ -155,16 +170,11 @@ class Worker:
                 return
 
     def _on_handshake(self, flags: int, payload: bytes) -> None:
-        try:
-            answer = json.loads(payload) if flags & _core.FLAG_CONTROL else None
-            pid = answer.get("pid") if answer is not None else None
-        except (ValueError, AttributeError):
-            answer = pid = None
-        if not isinstance(pid, int) or pid <= 0:
+        pid, raw_forms = handshake_answer(flags, payload)
+        if pid is None:
             self.lost(f"invalid PID handshake answer (flags {flags:#04x}): {payload[:200]!r}")
             return
-        # fastrr's own key beside the PID (Worker::setHandshakeOption): see HttpServer.parses_form.
-        self.raw_forms = answer.get("raw_forms") is True
+        self.raw_forms = raw_forms
         self._became_ready()
 
     def _became_ready(self) -> None:

@@ -884,7 +884,7 @@ test('psr7: ServerRequest mapping of a JSON context', function (): void {
     eq(['sid' => 'abc'], $r->getCookieParams());
     eq(['a' => '1', 'b' => ['2', '3']], $r->getQueryParams());
     eq(['field' => 'value'], $r->getParsedBody());
-    eq('{"field":"value"}', (string)$r->getBody());
+    eq('', (string)$r->getBody(), 'a parsed form has no body (the JSON tree is not one), as under php-fpm');
     eq('home', $r->getAttribute('route'));
 
     $server = $r->getServerParams();
@@ -894,7 +894,7 @@ test('psr7: ServerRequest mapping of a JSON context', function (): void {
     eq('a=1&b[]=2&b[]=3', $server['QUERY_STRING']);
     eq('HTTP/2.0', $server['SERVER_PROTOCOL']);
     eq('example.com:8080', $server['HTTP_HOST']);
-    eq('1, 2', $server['HTTP_X_MANY']);
+    eq('2', $server['HTTP_X_MANY'], 'server params: the last of repeated headers, as php-fpm (getHeader keeps both)');
     eq('*/*', $server['HTTP_ACCEPT']);
     eq('multipart/form-data; boundary=x', $server['CONTENT_TYPE']);
     eq('42', $server['CONTENT_LENGTH']);
@@ -1013,11 +1013,11 @@ test('superglobals: $_SERVER from a request, boot keys kept, request keys droppe
         'SCRIPT_NAME' => '/shop/cart.php',
         'PHP_SELF' => '/shop/cart.php',
         'HTTP_HOST' => 'example.com',
-        'HTTP_X_FORWARDED_FOR' => '1.2.3.4',
         'HTTP_ACCEPT' => 'c/d', // repeated: the last, as nginx 1.22 + php-fpm
         'HTTP_CONTENT_TYPE' => 'application/json',
         'HTTP_CONTENT_LENGTH' => '7',
-        'HTTP_COOKIE' => 'a=1; b=2', // HTTP/2 cookie crumbs joined
+        'HTTP_X_FORWARDED_FOR' => '1.2.3.4', // X_Forwarded_For dropped, as nginx drops '_' names
+        'HTTP_COOKIE' => 'a=1; b=2', // several Cookie headers joined
         'HTTP_AUTHORIZATION' => 'Basic ' . base64_encode('ann:s3:cret'),
         'PHP_AUTH_USER' => 'ann',
         'PHP_AUTH_PW' => 's3:cret',
@@ -1034,7 +1034,7 @@ test('superglobals: $_SERVER from a request, boot keys kept, request keys droppe
     eq(['/index.php', '/a b/c', '/index.php/a b/c', '/index.php'],
         [$info['SCRIPT_NAME'], $info['PATH_INFO'], $info['PHP_SELF'], $info['DOCUMENT_URI']], 'PATH_INFO split after .php');
     $h1 = SuperglobalsWorker::serverVars(new Request(headers: ['Cookie' => ['a=1', 'b=2']]), [], 1.0);
-    eq(['b=2', '', ''], [$h1['HTTP_COOKIE'], $h1['CONTENT_TYPE'], $h1['CONTENT_LENGTH']], 'HTTP/1.1: the last Cookie header');
+    eq(['a=1; b=2', '', ''], [$h1['HTTP_COOKIE'], $h1['CONTENT_TYPE'], $h1['CONTENT_LENGTH']], 'HTTP/1.1: Cookie headers joined');
     eq(['d' => ['e' => 'arr', 'f' => 'x'], 'x' => '1', 's_p' => '"q"', 'v' => ' a+b'],
         SuperglobalsWorker::cookies('d[e]=arr; d[f]=x; x=1; x=2;  s p="q"; v=%20a+b; =bad; ;'), 'PHP cookie rules');
 });

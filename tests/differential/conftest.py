@@ -25,6 +25,7 @@ from tests.conftest import ROOT, free_port
 HERE = Path(__file__).parent
 PAGE = HERE / "page.php"
 WORKER = HERE / "worker.php"
+PSR7_WORKER = HERE / "psr7_worker.php"
 PHP_INI = Path("/etc/php/8.2/fpm/php.ini")  # Debian's, for php-fpm and fastrr's php-cgi alike
 NGINX_ETC = Path("/etc/nginx")
 HOST = "example.test"  # every request says Host: example.test (see php/README.md on HTTP_HOST)
@@ -105,6 +106,7 @@ def start_fpm(base: Path) -> Peer:
     docroot = base / "www"
     docroot.mkdir()
     (docroot / "page.php").symlink_to(PAGE)
+    (docroot / "psr7.php").symlink_to(HERE / "psr7_fpm.php")  # the PSR-7 view of the same request
     sock, port = base / "fpm.sock", free_port()
     (base / "fpm.conf").write_text(
         f"[global]\npid = {base}/fpm.pid\nerror_log = {base}/fpm.log\ndaemonize = no\n"
@@ -140,12 +142,15 @@ def start_fpm(base: Path) -> Peer:
     return peer
 
 
-def start_fastrr(base: Path, engine: str) -> Peer:
+def start_fastrr(base: Path, engine: str, psr7: bool = False) -> Peer:
+    """SuperglobalsWorker under php-cgi, or (psr7) Fastrr\\Http\\PSR7Worker with Nyholm under php-cli."""
     base.mkdir(parents=True)
     port = free_port()
+    command = (f"{_binary('php')} -c {PHP_INI} {PSR7_WORKER}" if psr7 else
+               f"{_binary('php-cgi')} -q -c {PHP_INI} -d max_execution_time=0 {WORKER}")
     cfg = {
         "version": "3",
-        "server": {"command": f"{_binary('php-cgi')} -q -c {PHP_INI} -d max_execution_time=0 {WORKER}"},
+        "server": {"command": command},
         "http": {"address": f"127.0.0.1:{port}", "engine": engine, "max_request_size": 16,
                  "pool": {"num_workers": 2}},
         "logs": {"level": "warn"},
@@ -156,7 +161,7 @@ def start_fastrr(base: Path, engine: str) -> Peer:
 
     proc = subprocess.Popen([sys.executable, "-m", "fastrr", "serve", "-c", str(base / ".rr.yaml")],
                             stdout=out.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(ROOT))
-    peer = Peer(f"fastrr ({engine} engine)", port, [proc], [out])
+    peer = Peer(f"fastrr {'PSR7Worker' if psr7 else 'SuperglobalsWorker'} ({engine} engine)", port, [proc], [out])
     try:
         _wait_listening(peer)
     except BaseException:
@@ -175,5 +180,12 @@ def fpm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
 @pytest.fixture(scope="module", params=["c", "python"])
 def fastrr_peer(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
     peer = start_fastrr(tmp_path_factory.mktemp("fastrr") / "srv", request.param)
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture(scope="module", params=["c", "python"])
+def psr7_peer(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
+    peer = start_fastrr(tmp_path_factory.mktemp("fastrr-psr7") / "srv", request.param, psr7=True)
     yield peer
     peer.stop()

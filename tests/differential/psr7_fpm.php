@@ -22,7 +22,12 @@ if (isset($_SERVER['QUERY_STRING'])) {
 $protocol = isset($_SERVER['SERVER_PROTOCOL']) ? str_replace('HTTP/', '', $_SERVER['SERVER_PROTOCOL']) : '1.1';
 $request = $f->createServerRequest($method, $uri, $_SERVER)->withProtocolVersion($protocol);
 foreach ($headers as $name => $value) {
-    $request = $request->withAddedHeader($name, $value);
+    // Two artefacts of building from php-fpm's globals left out: getallheaders() has the empty
+    // CONTENT_TYPE/CONTENT_LENGTH nginx passes as headers, and Host is already set from the URI.
+    if ($value === '' && in_array(strtolower($name), ['content-type', 'content-length'], true)) {
+        continue;
+    }
+    $request = strtolower($name) === 'host' ? $request->withHeader($name, $value) : $request->withAddedHeader($name, $value);
 }
 $normalize = static function (array $spec) use (&$normalize, $f): mixed {
     if (!is_array($spec['tmp_name'])) {

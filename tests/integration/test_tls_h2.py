@@ -491,7 +491,9 @@ def test_h2_codec_proto_same_answers_as_json(fastrr, certs, mode):
         echo = json.loads(proto[0][2])
         assert echo["protocol"] == ("HTTP/2" if mode == "psr7" else "HTTP/2.0")
         assert echo["headers"]["X-Multi"] == ["1", "2"]
-        assert echo["cookies"] == {"sess": "last", "theme": "dark"}
+        # the server's cookie map (RoadRunner's rules); PSR7Worker reads the header by PHP's
+        assert echo["cookies"] == ({"sess": "abc def", "theme": "dark", "bad_name": "x"} if mode == "psr7"
+                                   else {"sess": "last", "theme": "dark"})
         assert echo["query"] == {"a": "1", "b": ["2", "3"]}
         assert echo["uri"].startswith("https://localhost:PORT/echo?a=1&b" if transport == "tls"
                                        else "http://127.0.0.1:PORT/echo?a=1&b")

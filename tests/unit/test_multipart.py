@@ -95,7 +95,7 @@ def test_file_over_max_file_size_gets_error_1(tmp_path):
     policy = UploadPolicy(dir=str(tmp_path), max_file_size=1000)
     rec = receive(body(("big", "b.bin", None, b"x" * 5000), ("small", "s.bin", None, b"y" * 10)), policy, 20)
     tree = json.loads(rec.uploads_json())
-    assert tree["big"] == {"name": "b.bin", "mime": "", "size": 0, "error": 1, "tmpName": ""}
+    assert tree["big"] == {"name": "b.bin", "mime": "", "size": 0, "error": 1, "tmpName": "", "fullPath": "b.bin"}
     assert tree["small"]["error"] == 0 and tree["small"]["size"] == 10
     assert len(os.listdir(tmp_path)) == 1
     rec.cleanup()

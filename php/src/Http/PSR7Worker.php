@@ -37,6 +37,9 @@ class PSR7Worker
         private readonly UploadedFileFactoryInterface $uploadsFactory,
     ) {
         $this->http = new HttpWorker($worker);
+        // Forms as PHP's SAPIs get them (HttpServer.parses_form): the request a PSR-7 app
+        // builds from php-fpm's globals is what this one gives (tests/differential).
+        $worker->setHandshakeOption('raw_forms', true);
         $base = $_SERVER;
         // Per-request values that must not leak from the CLI environment.
         unset($base['HTTP_HOST'], $base['HTTPS'], $base['QUERY_STRING'], $base['CONTENT_TYPE'], $base['CONTENT_LENGTH']);
@@ -73,11 +76,8 @@ class PSR7Worker
      */
     public function toServerRequest(Request $request): ServerRequestInterface
     {
-        $psr = $this->requestFactory->createServerRequest(
-            $request->method,
-            $request->uri,
-            $this->serverParams($request),
-        );
+        $server = SuperglobalsWorker::serverVars($request, $this->baseServer, \microtime(true));
+        $psr = $this->requestFactory->createServerRequest($request->method, $request->uri, $server);
 
         $version = match ($request->protocol) {
             'HTTP/2.0', 'HTTP/2' => '2',
@@ -97,20 +97,29 @@ class PSR7Worker
             }
         }
 
-        if ($request->cookies !== []) {
-            $psr = $psr->withCookieParams($request->cookies);
+        // The Cookie header by PHP's rules (a[b] nests, a.b becomes a_b), as php-fpm's $_COOKIE.
+        $cookies = isset($server['HTTP_COOKIE']) ? SuperglobalsWorker::cookies((string)$server['HTTP_COOKIE'])
+            : $request->cookies;
+        if ($cookies !== []) {
+            $psr = $psr->withCookieParams($cookies);
         }
         if ($request->query !== []) {
             $psr = $psr->withQueryParams($request->query);
         }
-        if ($request->body !== '') {
-            $psr = $psr->withBody($this->streamFactory->createStream($request->body));
-        }
         if ($request->parsed) {
-            $psr = $psr->withParsedBody($request->getParsedBody());
+            // A multipart POST the server parsed: its tree (not a body: PHP has none for it either),
+            // top-level names as PHP registers them (a.b → a_b).
+            $psr = $psr->withParsedBody(SuperglobalsWorker::phpNames($request->getParsedBody() ?? []));
+        } else {
+            if ($request->body !== '') {
+                $psr = $psr->withBody($this->streamFactory->createStream($request->body));
+            }
+            if ($request->method === 'POST' && SuperglobalsWorker::isUrlencoded((string)$server['CONTENT_TYPE'])) {
+                $psr = $psr->withParsedBody(SuperglobalsWorker::postForm($request->body));
+            }
         }
         if ($request->uploads !== []) {
-            $psr = $psr->withUploadedFiles($this->wrapUploads($request->uploads));
+            $psr = $psr->withUploadedFiles($this->wrapUploads(SuperglobalsWorker::phpNames($request->uploads)));
         }
         foreach ($request->attributes as $name => $value) {
             $psr = $psr->withAttribute((string)$name, $value);
@@ -161,59 +170,6 @@ class PSR7Worker
     }
 
     /**
-     * Server params the way PHP-FPM fills $_SERVER.
-     *
-     * @return array<string, mixed>
-     */
-    private function serverParams(Request $request): array
-    {
-        $server = $this->baseServer;
-        $now = \microtime(true);
-        $server['REQUEST_TIME'] = (int)$now;
-        $server['REQUEST_TIME_FLOAT'] = $now;
-        $server['REMOTE_ADDR'] = $request->remoteAddr;
-        $server['REQUEST_METHOD'] = $request->method;
-        $server['SERVER_PROTOCOL'] = $request->protocol;
-
-        $uri = $request->uri;
-        $parts = \parse_url($uri);
-        if (\is_array($parts)) {
-            $path = $parts['path'] ?? '/';
-            $query = $parts['query'] ?? '';
-            $server['REQUEST_URI'] = $query === '' ? $path : $path . '?' . $query;
-            $server['QUERY_STRING'] = $query;
-            if (isset($parts['host'])) {
-                $host = $parts['host'];
-                if (\str_contains($host, ':') && $host[0] !== '[') {
-                    $host = '[' . $host . ']';
-                }
-                $server['SERVER_NAME'] = $parts['host'];
-                $server['HTTP_HOST'] = isset($parts['port']) ? $host . ':' . $parts['port'] : $host;
-            }
-            $scheme = \strtolower($parts['scheme'] ?? 'http');
-            $server['REQUEST_SCHEME'] = $scheme;
-            $server['SERVER_PORT'] = $parts['port'] ?? ($scheme === 'https' ? 443 : 80);
-            if ($scheme === 'https') {
-                $server['HTTPS'] = 'on';
-            }
-        } else {
-            $server['REQUEST_URI'] = $uri;
-            $server['QUERY_STRING'] = '';
-        }
-
-        foreach ($request->headers as $name => $values) {
-            $key = \strtoupper(\str_replace('-', '_', (string)$name));
-            $value = \implode(', ', (array)$values);
-            if ($key === 'CONTENT_TYPE' || $key === 'CONTENT_LENGTH') {
-                $server[$key] = $value;
-            } else {
-                $server['HTTP_' . $key] = $value;
-            }
-        }
-        return $server;
-    }
-
-    /**
      * Turns the uploads tree (same shape as the form: `a[b][]`) into UploadedFileInterface leaves.
      *
      * @param array<array-key, mixed> $tree
@@ -258,8 +214,11 @@ class PSR7Worker
             $stream ?? $this->streamFactory->createStream(''),
             isset($file['size']) ? (int)$file['size'] : null,
             $error,
-            isset($file['name']) ? (string)$file['name'] : null,
-            isset($file['mime']) ? (string)$file['mime'] : null,
+            // as PHP: the base name of what the client sent (fastrr's fullPath keeps C:\dir\ intact)
+            isset($file['fullPath']) || isset($file['name'])
+                ? Uploads::baseName((string)($file['fullPath'] ?? $file['name'])) : null,
+            // PHP gives no type for a file that did not arrive
+            $error === \UPLOAD_ERR_OK || $error === \UPLOAD_ERR_PARTIAL ? (string)($file['mime'] ?? '') : '',
         );
     }
 }

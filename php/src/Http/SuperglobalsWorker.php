@@ -169,9 +169,6 @@ final class SuperglobalsWorker
         } elseif ($request->method === 'POST' && self::isUrlencoded((string)($server['CONTENT_TYPE'] ?? ''))) {
             $post = self::postForm($request->body);
         }
-        if (!isset($server['HTTP_CONTENT_LENGTH']) && !$request->parsed && $request->body !== '') {
-            $server['CONTENT_LENGTH'] = (string)\strlen($request->body); // a chunked body, as nginx passes it
-        }
 
         $_SERVER = $server;
         $_GET = $get;
@@ -191,7 +188,7 @@ final class SuperglobalsWorker
      *
      * @return array<array-key, mixed>
      */
-    private static function postForm(string $body): array
+    public static function postForm(string $body): array
     {
         $limit = (int)\ini_get('max_input_vars') ?: 1000;
         $pairs = \array_values(\array_filter(\explode('&', $body), static fn (string $p): bool => $p !== ''));
@@ -205,7 +202,7 @@ final class SuperglobalsWorker
         return \array_replace_recursive($post, $last);
     }
 
-    private static function isUrlencoded(string $contentType): bool
+    public static function isUrlencoded(string $contentType): bool
     {
         $type = \strtolower(\trim(\explode(';', $contentType, 2)[0]));
         return $type === 'application/x-www-form-urlencoded';
@@ -277,7 +274,7 @@ final class SuperglobalsWorker
      * @param array<array-key, mixed> $tree
      * @return array<array-key, mixed>
      */
-    private static function phpNames(array $tree): array
+    public static function phpNames(array $tree): array
     {
         $out = [];
         foreach ($tree as $key => $value) {
@@ -358,21 +355,23 @@ final class SuperglobalsWorker
             $server['HTTP_HOST'] = $authority;
         }
 
-        // Names with '_' first, so that `X_Forwarded_For` cannot replace `X-Forwarded-For`.
-        $names = \array_keys($request->headers);
-        \usort($names, static fn ($a, $b): int => (int)\str_contains((string)$b, '_') <=> (int)\str_contains((string)$a, '_'));
-        foreach ($names as $name) {
-            $values = (array)$request->headers[$name];
+        foreach ($request->headers as $name => $values) {
+            if (\str_contains((string)$name, '_')) {
+                // nginx drops such headers (underscores_in_headers off): `X_Forwarded_For` would
+                // otherwise pass for `X-Forwarded-For`.
+                continue;
+            }
+            $values = (array)$values;
             $key = \strtoupper(\str_replace('-', '_', (string)$name));
             if ($key === 'PROXY' || $values === []) {
                 continue; // httpoxy: never expose a client-controlled HTTP_PROXY
             }
             // A repeated header: the last one, as php-fpm gets them from nginx 1.22 (one
-            // FastCGI param each; php-fpm keeps the last). That holds for Cookie too.
-            $value = (string)$values[\array_key_last($values)];
-            if ($key === 'COOKIE' && \str_starts_with($request->protocol, 'HTTP/2')) {
-                $value = \implode('; ', \array_map('strval', $values)); // HTTP/2 splits cookies (RFC 9113 8.2.3)
-            }
+            // FastCGI param each; php-fpm keeps the last). Cookie headers are joined with "; "
+            // instead, as nginx does for HTTP/2 crumbs and since 1.23 for all: dropping
+            // cookies is never what a client meant.
+            $value = $key === 'COOKIE' ? \implode('; ', \array_map('strval', $values))
+                : (string)$values[\array_key_last($values)];
             if ($key === 'CONTENT_TYPE' || $key === 'CONTENT_LENGTH') {
                 $server[$key] = $value;
             }
@@ -390,6 +389,10 @@ final class SuperglobalsWorker
                 }
                 $server['REMOTE_USER'] = $user; // nginx's $remote_user
             }
+        }
+
+        if (isset($server['HTTP_TRANSFER_ENCODING']) && !isset($server['HTTP_CONTENT_LENGTH']) && !$request->parsed) {
+            $server['CONTENT_LENGTH'] = (string)\strlen($request->body); // a chunked body, as nginx passes it
         }
 
         $server['REQUEST_TIME_FLOAT'] = $now;

@@ -84,6 +84,16 @@ final class Uploads
     }
 
     /**
+     * The client file name as PHP gives it: everything up to the last '/' or '\' stripped
+     * (browsers used to send full paths).
+     */
+    public static function baseName(string $clientName): string
+    {
+        $cut = \max((int)\strrpos('/' . $clientName, '/'), (int)\strrpos('\\' . $clientName, '\\'));
+        return \substr($clientName, $cut);
+    }
+
+    /**
      * @param array<array-key, mixed> $file {name, mime, size, error, tmpName}
      * @return array{name: string, full_path: string, type: string, tmp_name: string, error: int, size: int}
      */
@@ -93,10 +103,8 @@ final class Uploads
         $ok = $error === \UPLOAD_ERR_OK;
         // fastrr sends the name as PHP reads it (directories kept) as fullPath; RoadRunner only the base name.
         $clientName = (string)($file['fullPath'] ?? $file['name'] ?? '');
-        // PHP strips everything up to the last '/' or '\' (browsers used to send full paths).
-        $cut = \max((int)\strrpos('/' . $clientName, '/'), (int)\strrpos('\\' . $clientName, '\\'));
         return [
-            'name' => \substr($clientName, $cut),
+            'name' => self::baseName($clientName),
             'full_path' => $clientName,
             'type' => $ok || $error === \UPLOAD_ERR_PARTIAL ? (string)($file['mime'] ?? '') : '',
             'tmp_name' => $ok ? (string)$file['tmpName'] : '',

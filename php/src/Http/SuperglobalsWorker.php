@@ -326,10 +326,10 @@ final class SuperglobalsWorker
         $query ??= '';
 
         // nginx's snippets/fastcgi-php.conf: the path split after the first ".php", decoded.
-        $decoded = \rawurldecode($path);
+        $decoded = \str_contains($path, '%') ? \rawurldecode($path) : $path;
         $scriptName = $decoded;
         $pathInfo = '';
-        if (\preg_match('~^(.+?\.php)(/.*)$~s', $decoded, $pm)) {
+        if (\str_contains($decoded, '.php/') && \preg_match('~^(.+?\.php)(/.*)$~s', $decoded, $pm)) {
             [$scriptName, $pathInfo] = [$pm[1], $pm[2]];
         }
 

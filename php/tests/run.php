@@ -18,6 +18,7 @@ use Fastrr\Frame;
 use Fastrr\Http\HttpWorker;
 use Fastrr\Http\ProtoCodec;
 use Fastrr\Http\PSR7Worker;
+use Fastrr\Http\PhpInput;
 use Fastrr\Http\PhpStreamWrapper;
 use Fastrr\Http\Request;
 use Fastrr\Http\SuperglobalsWorker;
@@ -1036,7 +1037,7 @@ test('superglobals: $_SERVER from a request, boot keys kept, request keys droppe
     $h1 = SuperglobalsWorker::serverVars(new Request(headers: ['Cookie' => ['a=1', 'b=2']]), [], 1.0);
     eq(['a=1; b=2', '', ''], [$h1['HTTP_COOKIE'], $h1['CONTENT_TYPE'], $h1['CONTENT_LENGTH']], 'HTTP/1.1: Cookie headers joined');
     eq(['d' => ['e' => 'arr', 'f' => 'x'], 'x' => '1', 's_p' => '"q"', 'v' => ' a+b'],
-        SuperglobalsWorker::cookies('d[e]=arr; d[f]=x; x=1; x=2;  s p="q"; v=%20a+b; =bad; ;'), 'PHP cookie rules');
+        PhpInput::cookies('d[e]=arr; d[f]=x; x=1; x=2;  s p="q"; v=%20a+b; =bad; ;'), 'PHP cookie rules');
 });
 
 test('superglobals: $_GET, $_POST, $_COOKIE, $_FILES, $_REQUEST and php://input', function (): void {

@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -157,8 +158,6 @@ def start_fastrr(base: Path, engine: str, psr7: bool = False) -> Peer:
     }
     (base / ".rr.yaml").write_text(yaml.safe_dump(cfg))
     out = base / "fastrr.log"
-    import sys
-
     proc = subprocess.Popen([sys.executable, "-m", "fastrr", "serve", "-c", str(base / ".rr.yaml")],
                             stdout=out.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(ROOT))
     peer = Peer(f"fastrr {'PSR7Worker' if psr7 else 'SuperglobalsWorker'} ({engine} engine)", port, [proc], [out])

@@ -98,7 +98,7 @@ class PSR7Worker
         }
 
         // The Cookie header by PHP's rules (a[b] nests, a.b becomes a_b), as php-fpm's $_COOKIE.
-        $cookies = isset($server['HTTP_COOKIE']) ? SuperglobalsWorker::cookies((string)$server['HTTP_COOKIE'])
+        $cookies = isset($server['HTTP_COOKIE']) ? PhpInput::cookies((string)$server['HTTP_COOKIE'])
             : $request->cookies;
         if ($cookies !== []) {
             $psr = $psr->withCookieParams($cookies);
@@ -109,17 +109,17 @@ class PSR7Worker
         if ($request->parsed) {
             // A multipart POST the server parsed: its tree (not a body: PHP has none for it either),
             // top-level names as PHP registers them (a.b → a_b).
-            $psr = $psr->withParsedBody(SuperglobalsWorker::phpNames($request->getParsedBody() ?? []));
+            $psr = $psr->withParsedBody(PhpInput::phpNames($request->getParsedBody() ?? []));
         } else {
             if ($request->body !== '') {
                 $psr = $psr->withBody($this->streamFactory->createStream($request->body));
             }
-            if ($request->method === 'POST' && SuperglobalsWorker::isUrlencoded((string)$server['CONTENT_TYPE'])) {
-                $psr = $psr->withParsedBody(SuperglobalsWorker::postForm($request->body));
+            if ($request->method === 'POST' && PhpInput::isUrlencoded((string)$server['CONTENT_TYPE'])) {
+                $psr = $psr->withParsedBody(PhpInput::postForm($request->body));
             }
         }
         if ($request->uploads !== []) {
-            $psr = $psr->withUploadedFiles($this->wrapUploads(SuperglobalsWorker::phpNames($request->uploads)));
+            $psr = $psr->withUploadedFiles($this->wrapUploads(PhpInput::phpNames($request->uploads)));
         }
         foreach ($request->attributes as $name => $value) {
             $psr = $psr->withAttribute((string)$name, $value);

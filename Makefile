@@ -7,7 +7,8 @@ PY     := $(VENV)/bin/python
 SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 DEB_PACKAGES := php8.2-cli php8.2-cgi php-nyholm-psr7 php-psr-http-message php-psr-http-factory \
                 python3-venv python3-dev gcc make curl wrk php-google-protobuf nghttp2-client openssl \
-                memcached php-redis php-psr-log nginx php8.2-fpm
+                memcached php-redis php-psr-log nginx php8.2-fpm \
+                beanstalkd php-amqplib
 CSRC := $(wildcard csrc/*.c csrc/*.h)
 
 .PHONY: setup serve test test-fast lint build clean bench

@@ -6,8 +6,7 @@
 Each service has a probe (a request and the reply it must start with) and the
 command that starts it on the development and CI machines. A service that
 still does not answer after its start command fails the run with one line,
-e.g. "redis: not answering on 127.0.0.1:6379". Add RabbitMQ, NATS, ... to
-SERVICES the same way.
+e.g. "redis: not answering on 127.0.0.1:6379".
 """
 
 from __future__ import annotations
@@ -34,10 +33,11 @@ class Service:
     def answers(self) -> bool:
         try:
             with socket.create_connection((self.host, self.port), timeout=1.0) as sock:
-                if not self.request:
+                if self.request:
+                    sock.sendall(self.request)
+                if not self.reply:
                     return True
-                sock.sendall(self.request)
-                return sock.recv(len(self.reply) or 1).startswith(self.reply)
+                return sock.recv(len(self.reply)).startswith(self.reply)
         except OSError:
             return False
 
@@ -48,6 +48,16 @@ SERVICES = {
         ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379", "--save", "",
          "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log"],
         dirs=["/var/lib/redis", "/var/log/redis"]),
+    # AMQP 0-9-1 protocol header -> the broker answers with a method frame (type 1, channel 0)
+    "rabbitmq": Service(
+        "rabbitmq", "127.0.0.1", 5672, b"AMQP\x00\x00\x09\x01", b"\x01\x00\x00",
+        ["rabbitmq-server", "-detached"], wait=60.0),
+    # the server speaks first: INFO {...}
+    "nats": Service(
+        "nats", "127.0.0.1", 4222, b"", b"INFO",
+        ["start-stop-daemon", "--start", "--oknodo", "--background", "--exec", "/usr/sbin/nats-server", "--",
+         "-a", "127.0.0.1", "-p", "4222", "-js", "-sd", "/var/lib/nats-server", "-l", "/var/log/nats-server.log"],
+        dirs=["/var/lib/nats-server"]),
 }
 
 

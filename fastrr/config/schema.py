@@ -69,6 +69,9 @@ class ConfigContext:
     cpu_count: int
     workers_override: int | None
     raw: dict[str, Any]
+    # the top level, for a plugin that also reads sections of other names
+    # (jobs: the brokers' `amqp:`, `nats:`, ...); reading one marks it used
+    top: Section | None = None
 
 
 def build_config(raw: dict[str, Any], workdir: str, workers_override: int | None = None) -> Config:
@@ -97,7 +100,7 @@ def build_config(raw: dict[str, Any], workdir: str, workers_override: int | None
     )
     srv.finish()
 
-    ctx = ConfigContext(cpu_count=os.cpu_count() or 1, workers_override=workers_override, raw=raw)
+    ctx = ConfigContext(cpu_count=os.cpu_count() or 1, workers_override=workers_override, raw=raw, top=top)
     sections: dict[str, Any] = {}
     for plugin in PLUGINS:
         if plugin.enabled(raw):

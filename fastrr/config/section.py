@@ -19,7 +19,7 @@ KNOWN_UNSUPPORTED = {
     "http.ssl.acme", "http.http3", "http.fcgi", "http.pool.dynamic_allocator", "http.pool.command",
     "endure", "include",
     "grpc", "websockets", "temporal", "tcp", "centrifuge", "otel", "informer",
-    "resetter", "fileserver", "amqp", "kafka", "nats", "redis", "sqs", "beanstalk", "boltdb",
+    "resetter", "fileserver", "redis", "boltdb",
     "memcached", "memory", "rpc.listen_timeout",
 }
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from fastrr.config.section import Section
 from fastrr.config.units import ConfigError, parse_duration, parse_int, parse_str, parse_str_list
+from fastrr.jobs.drivers import BROKERS, NOT_BUILT, broker_config
 from fastrr.pool.config import PoolConfig, parse_pool
 
 DEFAULT_PRIORITY = 10
@@ -62,13 +63,23 @@ COMMON_OPTIONS: dict[str, tuple[Reader, Any]] = {
     "max_attempts": (parse_int, DEFAULT_MAX_ATTEMPTS),
     "dead_letter": (parse_str, ""),
 }
-DRIVER_OPTIONS: dict[str, dict[str, tuple[Reader, Any]]] = {
+LOCAL_OPTIONS: dict[str, dict[str, tuple[Reader, Any]]] = {
     "memory": {"prefetch": (_prefetch, 100_000)},
     "boltdb": {"prefetch": (_prefetch, 1000), "file": (parse_str, "rr.db"), "permissions": (_permissions, 0o755)},
 }
-# RoadRunner's other drivers: fastrr's come with the brokers issue; until then
-# naming one is a config error rather than RoadRunner's skipped pipeline.
-LATER_DRIVERS = ("amqp", "sqs", "beanstalk", "nats", "kafka", "redis", "google_pub_sub")
+DRIVER_NAMES = (*LOCAL_OPTIONS, *BROKERS)
+
+
+def driver_options(driver: str, declare: bool = False) -> dict[str, tuple[Reader, Any]]:
+    """The pipeline keys of `driver` and their defaults (Declare's where they differ)."""
+    if driver in LOCAL_OPTIONS:
+        return LOCAL_OPTIONS[driver]
+    spec = broker_config(driver)
+    options: dict[str, tuple[Reader, Any]] = dict(spec.OPTIONS)
+    if declare:
+        for key, default in getattr(spec, "DECLARE_DEFAULTS", {}).items():
+            options[key] = (options[key][0], default)
+    return options
 
 
 @dataclass
@@ -91,16 +102,18 @@ class JobsConfig:
     max_payload_size: int = 10 << 20  # bytes (`max_payload_size` is in MB, as http.max_request_size)
     pool: PoolConfig = field(default_factory=PoolConfig)
     pipelines: dict[str, PipelineConfig] = field(default_factory=dict)
+    # the brokers' top-level sections (`amqp:`, `nats:`, ...), as each driver's
+    # config.parse_global read them; every present section is read, used or not
+    brokers: dict[str, Any] = field(default_factory=dict)
 
 
 def _driver_name(path: str, value: Any) -> str:
     name = parse_str(path, value).strip().lower()
-    if name in DRIVER_OPTIONS:
+    if name in DRIVER_NAMES:
         return name
-    if name in LATER_DRIVERS:
-        raise ConfigError(path, f"the {name} driver is not in this fastrr build yet; "
-                                f"available: {', '.join(DRIVER_OPTIONS)}")
-    raise ConfigError(path, f"unknown driver {name!r}; available: {', '.join(DRIVER_OPTIONS)}")
+    if name in NOT_BUILT:
+        raise ConfigError(path, f"fastrr has no {name} driver; available: {', '.join(DRIVER_NAMES)}")
+    raise ConfigError(path, f"unknown driver {name!r}; available: {', '.join(DRIVER_NAMES)}")
 
 
 def pipeline_from_values(name: str, values: dict[str, Any], path: str, strict: bool,
@@ -108,9 +121,9 @@ def pipeline_from_values(name: str, values: dict[str, Any], path: str, strict: b
     """One pipeline from flat `values` (YAML top level + `config`, or a Declare map).
     `strict`: an unknown option is an error (Declare), else a warning."""
     if "driver" not in values or values["driver"] in (None, ""):
-        raise ConfigError(f"{path}.driver", f"required key is missing: one of {', '.join(DRIVER_OPTIONS)}")
+        raise ConfigError(f"{path}.driver", f"required key is missing: one of {', '.join(DRIVER_NAMES)}")
     driver = _driver_name(f"{path}.driver", values["driver"])
-    known = {**COMMON_OPTIONS, **DRIVER_OPTIONS[driver]}
+    known = {**COMMON_OPTIONS, **driver_options(driver, declare=strict)}
     pipe = PipelineConfig(name=name, driver=driver)
     for key in values:
         if key in ("driver", "name", "queue", "pool"):
@@ -132,11 +145,28 @@ def pipeline_from_values(name: str, values: dict[str, Any], path: str, strict: b
         raise ConfigError(f"{path}.max_attempts", f"expected at least 1, got {pipe.max_attempts}")
     if pipe.dead_letter == name:
         raise ConfigError(f"{path}.dead_letter", "a pipeline cannot be its own dead letter target")
+    if driver in BROKERS:
+        broker_config(driver).check(pipe, path)
     return pipe
 
 
-def parse_jobs(section: Section, cpu_count: int) -> JobsConfig:
+def parse_brokers(top: Section) -> dict[str, Any]:
+    """Every broker's top-level section (`amqp:`, ...), its defaults when absent;
+    one no pipeline uses is read too, so a typo in it is still reported."""
+    brokers: dict[str, Any] = {}
+    for name in BROKERS:
+        spec = broker_config(name)
+        if spec.GLOBAL_SECTION:
+            sub = top.sub(spec.GLOBAL_SECTION)
+            brokers[name] = spec.parse_global(sub)
+            sub.finish()
+    return brokers
+
+
+def parse_jobs(section: Section, cpu_count: int, top: Section | None = None) -> JobsConfig:
     cfg = JobsConfig()
+    if top is not None:
+        cfg.brokers = parse_brokers(top)
     cfg.num_pollers = section.get("num_pollers", parse_int, 0)
     cfg.pipeline_size = section.get("pipeline_size", parse_int, cfg.pipeline_size)
     if cfg.pipeline_size < 1:

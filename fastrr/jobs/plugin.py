@@ -45,7 +45,7 @@ class JobsPlugin(Plugin):
 
     @classmethod
     def parse_config(cls, section: Section, ctx: ConfigContext) -> Any:
-        return parse_jobs(section, ctx.cpu_count)
+        return parse_jobs(section, ctx.cpu_count, ctx.top)
 
     def __init__(self, host: Any, cfg: JobsConfig):
         super().__init__(host, cfg)
@@ -86,7 +86,8 @@ class JobsPlugin(Plugin):
 
     async def open_pipeline(self, pipe: PipelineConfig, where: str) -> Driver:
         assert self.dispatcher is not None
-        driver = driver_class(pipe.driver)(pipe, self.dispatcher, self.log, self.host.config.workdir)
+        driver = driver_class(pipe.driver)(pipe, self.dispatcher, self.log, self.host.config.workdir,
+                                           broker=self.cfg.brokers.get(pipe.driver))
         try:
             await asyncio.wait_for(driver.open(), self.cfg.timeout)
         except DriverError as exc:

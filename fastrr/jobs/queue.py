@@ -160,12 +160,14 @@ class Dispatcher:
         lat.append(time.time() - job.pushed_at)
 
 
-def context_json(job: Job, driver: str, queue: str) -> bytes:
+def context_json(job: Job, driver: str, queue: str, extra: dict[str, Any] | None = None) -> bytes:
     """The context RoadRunner's drivers send, keys in their order (rr-jobs.md §2)."""
     ctx: dict[str, Any] = {"id": job.id, "job": job.name, "driver": driver, "headers": job.headers}
     if queue:
         ctx["queue"] = queue
     ctx["pipeline"] = job.pipeline
+    if extra:
+        ctx.update(extra)
     return json.dumps(ctx, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -199,7 +201,8 @@ class JobRun:
         self.dispatcher = dispatcher
         self.delivery = delivery
         job = delivery.job
-        ctx = context_json(job, delivery.driver.name, delivery.driver.context_queue)
+        driver = delivery.driver
+        ctx = context_json(job, driver.name, driver.context_queue, driver.context_extra(delivery))
         self.request_frame = _core.encode_frame(_core.FLAG_RAW, ctx + job.payload, (len(ctx),))
         self.cancelled = False
         self.retries = 0

@@ -159,7 +159,7 @@ def test_php_producer_script(srv: JobsServer) -> None:
 @pytest.mark.parametrize("jobs_section,error", [
     ({"pipelines": {"a": {"driver": "nope"}}}, "jobs.pipelines.a.driver: unknown driver 'nope'"),
     ({"pipelines": {"a": {"config": {}}}}, "jobs.pipelines.a.driver: required key is missing"),
-    ({"pipelines": {"a": {"driver": "amqp"}}}, "the amqp driver is not in this fastrr build yet"),
+    ({"pipelines": {"a": {"driver": "google_pub_sub"}}}, "fastrr has no google_pub_sub driver"),
     ({"consume": ["b"], "pipelines": {"a": {"driver": "memory"}}}, "jobs.consume[0]: no pipeline named 'b'"),
     ({"pipelines": {"a": {"driver": "memory", "dead_letter": "z"}}}, "jobs.pipelines.a.dead_letter"),
     ({"pipelines": {"a": {"driver": "memory", "config": {"prefetch": 0}}}}, "jobs.pipelines.a.prefetch"),

@@ -38,8 +38,9 @@ class Sink(Protocol):
 class Driver(ABC):
     name: str = ""
 
-    def __init__(self, pipe: PipelineConfig, sink: Sink, log: Logger, workdir: str):
+    def __init__(self, pipe: PipelineConfig, sink: Sink, log: Logger, workdir: str, broker: Any = None):
         self.pipe = pipe
+        self.broker = broker  # a broker driver's connection settings (its config.parse_global)
         self.sink = sink
         self.log = log
         self.workdir = workdir
@@ -63,6 +64,11 @@ class Driver(ABC):
     def context_queue(self) -> str:
         """`queue` in the job context sent to PHP (omitted when empty)."""
         return self.queue_name
+
+    def context_extra(self, delivery: Delivery) -> dict[str, Any] | None:
+        """Keys the driver adds to the job context after RoadRunner's common
+        ones (kafka: topic, partition, offset), or None."""
+        return None
 
     @abstractmethod
     async def open(self) -> None: ...

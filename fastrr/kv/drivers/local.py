@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from fastrr.config.units import parse_duration, parse_str
-from fastrr.jobs.config import DRIVER_OPTIONS
+from fastrr.jobs.config import LOCAL_OPTIONS
 from fastrr.kv.drivers.base import KvDriver, KvError
 
 SCHEMA = """
@@ -45,7 +45,7 @@ class LocalKv(KvDriver):
     name = "boltdb"
     OPTIONS = {
         "file": (parse_str, "rr.db"),
-        "permissions": DRIVER_OPTIONS["boltdb"]["permissions"],
+        "permissions": LOCAL_OPTIONS["boltdb"]["permissions"],
         "interval": (parse_duration, 60.0),
     }
 

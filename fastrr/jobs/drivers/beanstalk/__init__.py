@@ -1,0 +1,1 @@
+"""The beanstalk jobs driver (config.py: its keys; driver.py: the driver)."""

@@ -1,0 +1,1 @@
+"""The kafka jobs driver (config.py: its keys; driver.py: the driver)."""

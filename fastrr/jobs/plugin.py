@@ -67,7 +67,16 @@ class JobsPlugin(Plugin):
         return pool_health(self.pool)
 
     def ready(self) -> tuple[int, str]:
-        return pool_ready(self.pool)
+        """RoadRunner's readiness (a consumer is free), and, unlike RoadRunner, not
+        ready while a pipeline's broker is unreachable: its driver redials forever,
+        and /ready says so instead of answering 200 while pushes fail (rr-jobs.md §5,
+        #1857). Liveness (/health) stays the pool's: a broker outage is no reason
+        to restart this instance."""
+        code, text = pool_ready(self.pool)
+        if code != 200:
+            return code, text
+        down = [f"pipeline {name} ({d.name}): {d.error}" for name, d in sorted(self.drivers.items()) if d.error]
+        return (503, "; ".join(down)) if down else (200, "")
 
     # -- lifecycle --------------------------------------------------------------------
 

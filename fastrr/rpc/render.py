@@ -99,18 +99,26 @@ def exits_lines(exits: list[dict[str, Any]], now: float) -> list[Any]:
 
 def jobs_table(rows: list[dict[str, Any]]) -> list[Any]:
     """`rr workers`'s jobs part: "Jobs of [jobs]:" and Status | Pipeline | Driver | Queue |
-    Active | Delayed | Reserved, from `informer.Jobs` rows (RoadRunner's keys)."""
+    Active | Delayed | Reserved, from `informer.Jobs` rows (RoadRunner's keys); then a line
+    per pipeline with an error (fastrr's: RoadRunner prints no error)."""
     title = Text.assemble("Jobs of [", ("jobs", "yellow"), "]:")
     table = Table(box=box.SQUARE, header_style="bold")
     for name in ("Status", "Pipeline", "Driver", "Queue", "Active", "Delayed", "Reserved"):
         table.add_column(name)
+    errors = []
     for row in sorted(rows, key=lambda r: str(r.get("Pipeline", ""))):
         ready = bool(row.get("Ready"))
-        table.add_row(Text("READY" if ready else "PAUSED/STOPPED", "green" if ready else "yellow"),
+        status = Text("READY" if ready else "PAUSED/STOPPED", "green" if ready else "yellow")
+        if row.get("ErrorMessage"):
+            # a broker pipeline redialing (or a storage failing): fastrr's own
+            # status, so an operator sees it without reading the logs
+            status = Text("DISCONNECTED", "red")
+            errors.append(Text.assemble("  ", (str(row.get("Pipeline", "")), "bold"), f": {row['ErrorMessage']}"))
+        table.add_row(status,
                       str(row.get("Pipeline", "")), str(row.get("Driver", "")), str(row.get("Queue", "")),
                       f"{int(row.get('Active', 0)):,}", f"{int(row.get('Delayed', 0)):,}",
                       f"{int(row.get('Reserved', 0)):,}")
-    return [title, table]
+    return [title, table, *errors]
 
 
 def pipelines_table(names: list[str]) -> Table:

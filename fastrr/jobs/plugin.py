@@ -260,14 +260,14 @@ class JobsPlugin(Plugin):
         rows = []
         dispatcher = self.dispatcher
         for name, driver in sorted(self.drivers.items()):
-            counts = driver.counts()
+            counts = driver.state()  # the counts, and `ready` false while a broker is redialed
             queued = dispatcher.queued_by.get(name, 0) if dispatcher else 0
             running = dispatcher.running_by.get(name, 0) if dispatcher else 0
             rows.append({
                 "pipeline": name, "driver": driver.name, "queue": driver.queue_name,
                 # waiting to run (in the driver or the shared queue), not due yet, running now
                 "active": counts["active"] + queued, "delayed": counts["delayed"], "reserved": running,
-                "ready": driver.running, "priority": driver.pipe.priority, "error": driver.error,
+                "ready": counts["ready"], "priority": driver.pipe.priority, "error": driver.error,
                 "pushed": driver.pushed, "acked": driver.acked, "retried": driver.retried,
                 "failed": driver.failed,
             })

@@ -31,6 +31,9 @@ class StorageConfig:
 @dataclass
 class KvConfig:
     storages: dict[str, StorageConfig] = field(default_factory=dict)
+    # top-level sections a storage took its options from (RoadRunner's fallback:
+    # storage `cache` without `config` reads a top-level `cache:`), marked used
+    top_sections: list[str] = field(default_factory=list)
 
 
 def storage_options(driver: str, values: dict[str, Any], path: str, warnings: list[str]) -> dict[str, Any]:
@@ -65,6 +68,7 @@ def parse_kv(section: Section, raw_top: dict[str, Any]) -> KvConfig:
         where = f"{path}.config"
         if values is None and isinstance(raw_top.get(name), dict):
             values, where = raw_top[name], str(name)
+            cfg.top_sections.append(str(name))
         if values is None:
             values = {}
         if not isinstance(values, dict):

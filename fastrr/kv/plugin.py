@@ -21,7 +21,10 @@ class KvPlugin(Plugin):
 
     @classmethod
     def parse_config(cls, section: Section, ctx: ConfigContext) -> Any:
-        return parse_kv(section, ctx.raw)
+        cfg = parse_kv(section, ctx.raw)
+        if ctx.top is not None:
+            ctx.top.used.update(cfg.top_sections)  # read, so no "not supported" warning for them
+        return cfg
 
     def __init__(self, host: Any, cfg: KvConfig):
         super().__init__(host, cfg)

@@ -165,7 +165,7 @@ class RedisKv(KvDriver):
         self.client: Any = None
         self._reads: RespClient | None = None  # single node without TLS: MGET/EXISTS pipelined (resp.py)
 
-    def _ignored(self) -> list[str]:
+    def ignored(self) -> list[str]:
         o = self.opts
         out = [key for key in IGNORED if o[key]]
         if o["tls"].get("client_auth_type"):
@@ -182,7 +182,7 @@ class RedisKv(KvDriver):
             out.append("sentinel_password")
         return out
 
-    def _conn_kwargs(self) -> dict[str, Any]:
+    def conn_kwargs(self) -> dict[str, Any]:
         o = self.opts
         read = o["read_timeout"] or 3.0
         retries = {0: 3, -1: 0}.get(o["max_retries"], o["max_retries"])
@@ -208,7 +208,7 @@ class RedisKv(KvDriver):
 
     async def open(self) -> None:
         o = self.opts
-        kwargs = self._conn_kwargs()
+        kwargs = self.conn_kwargs()
         pool_size = o["pool_size"] or 10 * (os.cpu_count() or 1)
         if self.mode == "cluster":
             strategy = (LoadBalancingStrategy.RANDOM if o["route_randomly"] else
@@ -242,7 +242,7 @@ class RedisKv(KvDriver):
                 self._reads = RespClient(host, port, db=o["db"], username=o["username"] or None,
                                          password=o["password"] or None, connect_timeout=o["dial_timeout"] or 5.0,
                                          read_timeout=kwargs["socket_timeout"])
-        ignored = self._ignored()
+        ignored = self.ignored()
         if ignored:
             self.log.warn("redis kv options not supported by redis-py, ignored", storage=self.storage,
                           options=", ".join(ignored))

@@ -6,7 +6,8 @@ namespace Fastrr\Jobs\Queue;
 
 /**
  * The `driver` of a pipeline, as in its config and in a received task's context.
- * fastrr runs `memory` and `boltdb` (kept in SQLite); the others are RoadRunner's.
+ * fastrr runs `memory`, `boltdb` (kept in SQLite) and the brokers: amqp, beanstalk, sqs,
+ * redis (Streams, fastrr's own), nats (JetStream), kafka; it has no nsq or google_pub_sub.
  */
 enum Driver: string
 {

@@ -30,6 +30,7 @@ class Job:
     priority: int = 10
     delay: float = 0.0  # seconds, from push (or a retry)
     auto_ack: bool = False
+    topic: str = ""  # a push's own destination (Push options' topic: kafka); "" = the pipeline's
     attempts: int = 0  # failed runs so far (crash, timeout, garbage answer, nack)
     pushed_at: float = field(default_factory=time.time)  # wall clock, for push-to-ack latency
 

@@ -70,7 +70,8 @@ class JobsRpc:
         return Job(id=pb.id, name=pb.job, payload=pb.payload, pipeline=pipeline,
                    headers={k: list(v.value) for k, v in pb.headers.items() if len(v.value)},
                    priority=pb.options.priority or driver.pipe.priority,
-                   delay=float(max(0, pb.options.delay)), auto_ack=pb.options.auto_ack)
+                   delay=float(max(0, pb.options.delay)), auto_ack=pb.options.auto_ack,
+                   topic=pb.options.topic)
 
     async def push(self, body: bytes) -> bytes:
         req = _parse(proto.PushRequest, body, "jobs.Push")

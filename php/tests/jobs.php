@@ -298,6 +298,42 @@ test('jobs consumer: a delivery becomes a ReceivedTask', function (): void {
     eq(null, (new Consumer(new Worker($relay, false)))->waitTask());
 });
 
+test('jobs consumer: a kafka delivery becomes a KafkaReceivedTask', function (): void {
+    $ctx = ['id' => 'k-1', 'job' => 'ack', 'driver' => 'kafka', 'headers' => ['h' => ['v']], 'pipeline' => 'orders',
+            'queue' => 'orders-topic', 'topic' => 'orders-topic', 'partition' => 3, 'offset' => 1234567890123];
+    [$consumer, $relay] = jobWorker($ctx, 'body');
+    $task = $consumer->waitTask();
+    ok($task instanceof \Fastrr\Jobs\Task\KafkaReceivedTask, 'a KafkaReceivedTask');
+    eq(['k-1', 'orders', 'orders-topic', Driver::Kafka, 'orders-topic', 3, 1234567890123, ['h' => ['v']], 'body'], [
+        $task->getId(), $task->getPipeline(), $task->getQueue(), $task->getDriver(), $task->getTopic(),
+        $task->getPartition(), $task->getOffset(), $task->getHeaders(), $task->getPayload(),
+    ]);
+    $task->ack();
+    eq(['140014000000e621fef6000000000000', '{"type":2,"data":[]}'], onlyReply($relay), 'answers as any task');
+
+    [$consumer] = jobWorker(['id' => 'k-2', 'job' => 'x', 'driver' => 'kafka', 'headers' => [], 'queue' => 'q']);
+    $task = $consumer->waitTask();
+    eq(['q', 0, 0], [$task->getTopic(), $task->getPartition(), $task->getOffset()], 'defaults: topic = queue');
+});
+
+test('jobs producer: KafkaCreateInfo sends the keys spiral/roadrunner-jobs sends', function (): void {
+    $info = new \Fastrr\Jobs\Queue\KafkaCreateInfo('k', brokers: ['10.0.0.1:9092'], priority: 3,
+        producerOptions: new \Fastrr\Jobs\Queue\Kafka\ProducerOptions(
+            requiredAcks: \Fastrr\Jobs\Queue\Kafka\Acks::LeaderAck, requestTimeout: new \DateInterval('PT1M5S'),
+            compressionCodec: \Fastrr\Jobs\Queue\Kafka\CompressionCodec::Zstd),
+        consumerOptions: new \Fastrr\Jobs\Queue\Kafka\ConsumerOptions(topics: ['a'], consumePartitions: [
+            new \Fastrr\Jobs\Queue\Kafka\ConsumePartition('b', 2, new \Fastrr\Jobs\Queue\Kafka\ConsumerOffset(
+                \Fastrr\Jobs\Queue\Kafka\OffsetType::At, 5))]),
+        groupOptions: new \Fastrr\Jobs\Queue\Kafka\GroupOptions('g'));
+    eq('{"name":"k","driver":"kafka","priority":3,"brokers":["10.0.0.1:9092"],"auto_create_topics":false,'
+        . '"producer_options":{"disable_idempotent":false,"max_message_bytes":1000012,"request_timeout":"65s",'
+        . '"required_acks":"LeaderAck","compression_codec":"zstd"},"consumer_options":{"topics":["a"],'
+        . '"consume_regexp":false,"max_fetch_message_size":50000,"min_fetch_message_size":1,'
+        . '"consumer_offset":{"type":"AtStart","value":1},"consume_partitions":{"b":{"2":{"type":"At","value":5}}}},'
+        . '"group_options":{"group_id":"g","block_rebalance_on_poll":false}}', json_encode($info));
+    throws(\InvalidArgumentException::class, fn () => new \Fastrr\Jobs\Queue\Kafka\ConsumerOptions());
+});
+
 test('jobs consumer: an unreadable delivery is answered with an error frame', function (): void {
     [$consumer, $relay] = jobWorker(['job' => 'no-id', 'headers' => []]);
     throws(ReceivedTaskException::class, fn () => $consumer->waitTask(), 'no "id"');

@@ -7,6 +7,7 @@ namespace Fastrr\Jobs\Task\Factory;
 use Fastrr\Jobs\Exception\ReceivedTaskException;
 use Fastrr\Jobs\Exception\SerializationException;
 use Fastrr\Jobs\Queue\Driver;
+use Fastrr\Jobs\Task\KafkaReceivedTask;
 use Fastrr\Jobs\Task\ReceivedTask;
 use Fastrr\Jobs\Task\ReceivedTaskInterface;
 use Fastrr\Payload;
@@ -20,6 +21,8 @@ use Fastrr\Worker;
  * and the body is the payload as pushed. `id` and `job` are required;
  * `driver`, `pipeline` and `queue` default to "unknown", as in RoadRunner's
  * PHP library. Header values that are not lists are read as one value.
+ * A kafka delivery (driver "kafka") becomes a KafkaReceivedTask carrying
+ * the context's `topic` (default: the queue), `partition` and `offset`.
  */
 final class ReceivedTaskFactory
 {
@@ -58,16 +61,40 @@ final class ReceivedTaskFactory
             );
         }
 
+        $driver = Driver::tryFrom((string)($ctx['driver'] ?? 'unknown')) ?? Driver::Unknown;
+        if ($driver === Driver::Kafka) {
+            return new KafkaReceivedTask(
+                $this->worker,
+                (string)$ctx['id'],
+                self::text($ctx, 'pipeline'),
+                (string)$ctx['job'],
+                self::text($ctx, 'queue'),
+                isset($ctx['topic']) && \is_scalar($ctx['topic']) && (string)$ctx['topic'] !== ''
+                    ? (string)$ctx['topic'] : self::text($ctx, 'queue'),
+                self::number($ctx, 'partition'),
+                self::number($ctx, 'offset'),
+                $payload->body,
+                $headers,
+            );
+        }
+
         return new ReceivedTask(
             $this->worker,
             (string)$ctx['id'],
-            Driver::tryFrom((string)($ctx['driver'] ?? 'unknown')) ?? Driver::Unknown,
+            $driver,
             self::text($ctx, 'pipeline'),
             (string)$ctx['job'],
             self::text($ctx, 'queue'),
             $payload->body,
             $headers,
         );
+    }
+
+    /** @param array<string, mixed> $ctx */
+    private static function number(array $ctx, string $key): int
+    {
+        $value = $ctx[$key] ?? 0;
+        return \is_int($value) || (\is_string($value) && \is_numeric($value)) ? (int)$value : 0;
     }
 
     /** @param array<string, mixed> $ctx */

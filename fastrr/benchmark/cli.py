@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fastrr.benchmark import jobs, metrics_cost, plot, report, runner
+from fastrr.benchmark import jobs, jobs_broker, metrics_cost, plot, report, runner
 from fastrr.benchmark import kv as kvbench
 from fastrr.benchmark.apps import ROOT
 from fastrr.benchmark.env import SetupError
@@ -113,7 +113,10 @@ def finish(doc: dict, out_dir: Path, *, plots: bool, console: Any, history: bool
     """Writes, shows and (when asked) puts into README.md one results document; True when it has failures.
     An HTTP document replaces the bench block, a jobs document the bench-jobs block, a kv document the
     bench-kv block: none touches the others."""
-    if kvbench.is_kv(doc):
+    if jobs_broker.is_broker(doc):
+        written = jobs_broker.write_outputs(doc, out_dir, history=history)
+        print(jobs_broker.plain_table(doc))
+    elif kvbench.is_kv(doc):
         written = kvbench.write_outputs(doc, out_dir, history=history)
         print(kvbench.plain_table(doc))
     elif metrics_cost.is_metrics(doc):
@@ -135,6 +138,9 @@ def finish(doc: dict, out_dir: Path, *, plots: bool, console: Any, history: bool
         _say(console, f"wrote {_rel(path)}")
     if update_readme:
         readme = ROOT / "README.md"
+        if jobs_broker.is_broker(doc):
+            _say(console, "unchanged: README.md (the jobs-on-a-broker table has no README block)")
+            return bool(doc.get("failures"))
         if kvbench.is_kv(doc):
             changed = kvbench.update_readme(readme, doc)
             where = "the bench-kv markers"
@@ -172,10 +178,11 @@ def main(*, quick: bool = False, apps: str | None = None, connections: str | Non
             doc = report.load_json(Path(report_file))
             failed = finish(doc, Path(out) if out else Path(report_file).parent, history=False, **done)
             return EXIT_FAILED if failed else EXIT_OK
+        options.apps, broker_drivers = jobs_broker.split_apps(options.apps)
         requested = options.apps
         options.apps, run_metrics = metrics_cost.split_apps(requested)
         options.apps, run_kv = kvbench.split_apps(options.apps)
-        if (run_kv or run_metrics) and options.apps is None:  # kv and/or metrics alone
+        if (run_kv or run_metrics or broker_drivers) and options.apps is None:  # those alone
             run_http = run_jobs = False
         else:
             options.apps, run_http, run_jobs = jobs.split_apps(options.apps)
@@ -217,6 +224,13 @@ def main(*, quick: bool = False, apps: str | None = None, connections: str | Non
             failed |= finish(doc, options.out_dir, history=True, **done)
         if run_kv:
             doc = kvbench.run(options, log=lambda text: _say(console, text), plain_progress=plain, plan=kv_plan)
+            failed |= finish(doc, options.out_dir, history=True, **done)
+        if broker_drivers:
+            broker_plan = jobs_broker.Plan.from_options(options, broker_drivers)
+            _say(console, f"fastrr bench{' --quick' if quick else ''} "
+                          f"{','.join(jobs_broker.PREFIX + d for d in broker_drivers)}: {broker_plan.repeats} "
+                          f"rounds of {broker_plan.jobs:,} jobs: about {broker_plan.estimate_seconds() / 60:.1f} min")
+            doc = jobs_broker.run(options, broker_plan, log=lambda text: _say(console, text))
             failed |= finish(doc, options.out_dir, history=True, **done)
     except SetupError as exc:
         _say(console, f"error: {exc}")

@@ -98,11 +98,15 @@ def batch(n: int, body: bytes, pipeline: str = PIPELINE, name: str = "bench.Ack"
     return bytes(req.SerializeToString())
 
 
-def config(driver: str, consumers: int, rpc_port: int, command: Sequence[str], db_file: Path) -> dict[str, Any]:
-    pipe: dict[str, Any] = {"driver": driver}
-    if driver == "boltdb":
+def config(driver: str, consumers: int, rpc_port: int, command: Sequence[str], db_file: Path,
+           pipeline: Mapping[str, Any] | None = None, top: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The server's config; `pipeline` replaces the bench pipeline's (a broker's, jobs_broker.py)
+    and `top` adds top-level sections (the broker's connection: `amqp:`, `redis:`)."""
+    pipe: dict[str, Any] = dict(pipeline) if pipeline else {"driver": driver}
+    if driver == "boltdb" and not pipeline:
         pipe["config"] = {"file": str(db_file)}
     return {
+        **(top or {}),
         "version": "3",
         "server": {"command": list(command)},
         "rpc": {"listen": f"tcp://127.0.0.1:{rpc_port}"},
@@ -177,7 +181,8 @@ class JobsServer:
     """One `fastrr serve` with the bench pipeline, its RPC client, and its CPU from /proc."""
 
     def __init__(self, driver: str, consumers: int, base: Path, ini: Path, layout: env.Layout,
-                 reaper: procs.Reaper, code_root: Path = ROOT):
+                 reaper: procs.Reaper, code_root: Path = ROOT, pipeline: Mapping[str, Any] | None = None,
+                 top: Mapping[str, Any] | None = None):
         base.mkdir(parents=True)
         self.driver, self.consumers, self.layout = driver, consumers, layout
         self.port = servers.free_port()
@@ -185,7 +190,7 @@ class JobsServer:
         cfg = base / ".rr.yaml"
         cfg.write_text(yaml.safe_dump(config(driver, consumers, self.port,
                                              [servers.php_binary(), "-c", str(ini), str(script)],
-                                             base / "jobs.db"), sort_keys=False))
+                                             base / "jobs.db", pipeline, top), sort_keys=False))
         self.log = base / "fastrr.out"
         child_env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(code_root),
                                                                              os.environ.get("PYTHONPATH")) if p)}

@@ -9,10 +9,12 @@ with `--appendonly yes --appendfsync always` as a production queue needs.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -24,11 +26,10 @@ import pytest
 import redis
 
 from fastrr.jobs import proto
-from tests.conftest import free_port
+from tests.conftest import ROOT, free_port
 from tests.jobs.brokers.common import Daemon, Producer, require, spread, tally, wait_all_received
 from tests.jobs.conftest import JobsFactory, JobsServer, jobs_config
 
-ROOT = Path(__file__).resolve().parents[3]
 SHARED = "127.0.0.1:6379"
 
 
@@ -401,3 +402,48 @@ def test_bad_yaml_option_fails_start_up_with_its_path(jobs: JobsFactory) -> None
     srv = jobs.start(cfg, wait=False)
     assert srv.server.proc.wait(30) == 1
     assert "redis.addrs[0]: expected an address like 127.0.0.1:6379, got 'nohost:0'" in srv.server.output()
+
+
+def _probe(port: int, path: str) -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode()
+    finally:
+        conn.close()
+
+
+def test_an_outage_shows_in_ready_and_jobs_stat(jobs: JobsFactory, own_redis: Daemon) -> None:
+    """While a pipeline's broker is unreachable, /ready answers 503 and `fastrr jobs stat` says
+    DISCONNECTED with the error; /health stays 200 (no reason to restart the instance); both
+    come back by themselves."""
+    addr = f"127.0.0.1:{own_redis.port}"
+    status_port = free_port()
+    cfg = jobs_config({"p": pipeline("fastrr:outage", addr, password="s3cret")}, workers=1)
+    cfg["status"] = {"address": f"127.0.0.1:{status_port}"}
+    srv = jobs.start(cfg)
+
+    def stat() -> str:
+        out = subprocess.run([sys.executable, "-m", "fastrr", "jobs", "stat", "-o", f"rpc.listen={srv.rpc}"],
+                             capture_output=True, text=True, timeout=30, cwd=str(ROOT))
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    def wait(check: Any, what: str) -> None:
+        deadline = time.monotonic() + 20
+        while not check():
+            assert time.monotonic() < deadline, f"{what}\n{srv.server.output()[-3000:]}"
+            time.sleep(0.2)
+
+    assert _probe(status_port, "/ready?plugin=jobs")[0] == 200
+    assert "READY" in stat()
+    own_redis.stop()
+    wait(lambda: _probe(status_port, "/ready?plugin=jobs")[0] == 503, "/ready stayed 200 with Redis down")
+    assert _probe(status_port, "/health?plugin=jobs")[0] == 200
+    text = stat()
+    assert "DISCONNECTED" in text and addr in text, text
+    assert srv.stats()["p"].ready is False
+    own_redis.start()
+    wait(lambda: _probe(status_port, "/ready?plugin=jobs")[0] == 200, "/ready did not come back")
+    assert "DISCONNECTED" not in stat() and srv.stats()["p"].ready is True

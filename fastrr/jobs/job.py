@@ -75,4 +75,4 @@ class Delivery:
 
     def drop(self) -> None:
         if self._finish():
-            self.driver.ack(self)  # gone from its pipeline, as an ack is
+            self.driver.drop(self)

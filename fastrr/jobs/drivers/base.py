@@ -95,6 +95,12 @@ class Driver(ABC):
     @abstractmethod
     def ack(self, delivery: Delivery) -> None: ...
 
+    def drop(self, delivery: Delivery) -> None:
+        """Failed for good (max_attempts, a nack without requeue): gone from the
+        pipeline as an ack makes it; a broker that can say so differently (NATS
+        Term) overrides this."""
+        self.ack(delivery)
+
     @abstractmethod
     def retry(self, delivery: Delivery, delay: float) -> None: ...
 

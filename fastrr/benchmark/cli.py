@@ -114,7 +114,7 @@ def finish(doc: dict, out_dir: Path, *, plots: bool, console: Any, history: bool
     An HTTP document replaces the bench block, a jobs document the bench-jobs block, a kv document the
     bench-kv block: none touches the others."""
     if jobs_broker.is_broker(doc):
-        written = jobs_broker.write_outputs(doc, out_dir, history=history)
+        written = jobs_broker.write_outputs(doc, out_dir, history=history, plots=plots)
         print(jobs_broker.plain_table(doc))
     elif kvbench.is_kv(doc):
         written = kvbench.write_outputs(doc, out_dir, history=history)
@@ -139,9 +139,9 @@ def finish(doc: dict, out_dir: Path, *, plots: bool, console: Any, history: bool
     if update_readme:
         readme = ROOT / "README.md"
         if jobs_broker.is_broker(doc):
-            _say(console, "unchanged: README.md (the jobs-on-a-broker table has no README block)")
-            return bool(doc.get("failures"))
-        if kvbench.is_kv(doc):
+            changed = jobs_broker.update_readme(readme, doc, _rel(out_dir))
+            where = "the bench-jobs-broker markers"
+        elif kvbench.is_kv(doc):
             changed = kvbench.update_readme(readme, doc)
             where = "the bench-kv markers"
         elif metrics_cost.is_metrics(doc):

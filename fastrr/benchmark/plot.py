@@ -243,3 +243,51 @@ def plot_jobs(doc: dict, path: Path) -> Path | None:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_jobs_broker(doc: dict, path: Path) -> Path | None:
+    """jobs on a broker: left, jobs/s per pipeline and side (whiskers min–max); right, CPU µs
+    per job stacked: PHP consumers, the server (fastrr; none for plain PHP consumers), the broker."""
+    points = doc.get("points", [])
+    if not points:
+        return None
+    plt = _plt()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.5, 4.4))
+    labels = [f"{p['driver']}\n{p['side']}" + (f" ({p['mode']})" if len({q['mode'] for q in points}) > 1 else "")
+              for p in points]
+    xs = list(range(len(points)))
+    rate = [jobs_summary(p, "jobs_per_s") for p in points]
+    colors = ["C0" if p["side"] == "fastrr" else "C1" for p in points]
+    left.bar(xs, [s.median for s in rate], color=colors,
+             yerr=[[max(0.0, s.median - s.min) for s in rate], [max(0.0, s.max - s.median) for s in rate]],
+             capsize=3)
+    for x, s in zip(xs, rate, strict=True):
+        if not math.isnan(s.median):
+            left.annotate(f"{s.median:,.0f}", (x, s.median), xytext=(0, 4), textcoords="offset points",
+                          ha="center", fontsize=8)
+    left.set_ylabel("jobs / s, push to all acked (higher is better)")
+    bottom = [0.0] * len(points)
+    for metric, name, color in (("php_us", "PHP consumers", "#4C72B0"), ("server_us", "server (fastrr)", "#DD8452"),
+                                ("broker_us", "broker", "#55A868")):
+        values = []
+        for p in points:
+            v = jobs_summary(p, metric).median
+            values.append(0.0 if math.isnan(v) or (metric == "server_us" and p["side"] != "fastrr") else v)
+        right.bar(xs, values, bottom=bottom, color=color, label=name)
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    right.set_ylabel("CPU µs per job (lower is better)")
+    right.legend(frameon=False, fontsize=8)
+    for ax in (left, right):
+        ax.set_xticks(xs, labels, fontsize=8)
+        ax.grid(alpha=0.3, axis="y")
+        ax.set_axisbelow(True)
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.12)
+    e, plan = doc["environment"], doc.get("plan", {})
+    fig.suptitle("fastrr jobs on a broker: push → PHP consumer → ack", x=0.01, ha="left", fontweight="bold")
+    fig.text(0.01, 0.905, f"{e.get('date', '')[:10]} · {e.get('cpu', '?')}, {e.get('cpus', '?')} CPUs · "
+             f"{e.get('php', '')} · {plan.get('jobs', 0):,} jobs per batch, {plan.get('consumers', '?')} PHP "
+             f"consumers · median of {plan.get('repeats', '?')}, whiskers min–max", fontsize=8, color="#555")
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

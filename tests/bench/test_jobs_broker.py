@@ -79,5 +79,12 @@ def test_tiny_real_run(tmp_path):
         assert not math.isnan(sample["broker_us"]), (side, sample)
     assert sides["fastrr"]["samples"][0]["server_us"] > 0 and sides["php-amqplib"]["samples"][0]["server_us"] == 0
     written = jobs_broker.write_outputs(doc, tmp_path, history=False)
-    assert (tmp_path / "jobs-broker.md").read_text().count("jobs-amqp") >= 2 and len(written) == 2
+    assert (tmp_path / "jobs-broker.md").read_text().count("jobs-amqp") >= 2
+    assert [w.name for w in written] == ["jobs-broker.json", "jobs-broker.md", "jobs-broker.png"]
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n## Benchmark\n\ntext\n\n## next\n")
+    assert jobs_broker.update_readme(readme, doc, "bench/results/none")
+    text = readme.read_text()
+    assert jobs_broker.HEADING in text and jobs_broker.BEGIN in text and "| jobs-amqp | php-amqplib |" in text
+    assert text.index(jobs_broker.END) < text.index("## next")
     print(jobs_broker.plain_table(doc))

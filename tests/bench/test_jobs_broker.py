@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fastrr.benchmark import cli, jobs, jobs_broker, runner
-from tests.jobs.brokers.common import ensure_service
+from tests.jobs.brokers.common import broker_lock, ensure_service
 
 
 @pytest.mark.parametrize(("given", "expected"), [
@@ -69,7 +69,8 @@ def test_tiny_real_run(tmp_path):
     plan = jobs_broker.Plan(drivers=("amqp",), jobs=300, warmup_jobs=50, settle_jobs=20, repeats=1,
                             timeout=60.0, retries=0)
     lines: list[str] = []
-    doc = jobs_broker.run(options, plan, log=lines.append)
+    with broker_lock("rabbitmq"):  # not while another test process restarts RabbitMQ
+        doc = jobs_broker.run(options, plan, log=lines.append)
     assert not doc["failures"], doc["failures"]
     sides = {p["side"]: p for p in doc["points"] if p["mode"] == doc["layouts"][0]["mode"]}
     assert set(sides) == {"fastrr", "php-amqplib"}

@@ -13,15 +13,18 @@ fault), counted and printed, not a failure.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,16 +174,30 @@ def ensure_service(name: str) -> None:
     assert services.ensure(services.SERVICES[name]), f"{name}: not answering and could not be started"
 
 
+@contextlib.contextmanager
+def broker_lock(name: str, exclusive: bool = False) -> Iterator[None]:
+    """Across test processes (pytest -n): a test that needs the machine's broker `name` up for
+    its whole run holds it shared; a restart of that broker holds it exclusive."""
+    path = Path(tempfile.gettempdir()) / f"fastrr-tests-{name}.lock"
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def restart_rabbitmq(down: float = 2.0, during: Callable[[], None] | None = None) -> None:
     """`rabbitmqctl stop_app` / `start_app`: every connection drops, queues (durable) stay."""
-    subprocess.run(["rabbitmqctl", "-q", "stop_app"], check=True, timeout=60, capture_output=True)
-    try:
-        if during:
-            during()
-        time.sleep(down)
-    finally:
-        subprocess.run(["rabbitmqctl", "-q", "start_app"], check=False, timeout=120, capture_output=True)
-        ensure_service("rabbitmq")
+    with broker_lock("rabbitmq", exclusive=True):
+        subprocess.run(["rabbitmqctl", "-q", "stop_app"], check=True, timeout=60, capture_output=True)
+        try:
+            if during:
+                during()
+            time.sleep(down)
+        finally:
+            subprocess.run(["rabbitmqctl", "-q", "start_app"], check=False, timeout=120, capture_output=True)
+            ensure_service("rabbitmq")
 
 
 def restart_nats(down: float = 1.0, during: Callable[[], None] | None = None) -> None:

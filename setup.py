@@ -10,10 +10,12 @@ Environment switches:
 """
 
 import os
+import shutil
 from glob import glob
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 _debug = os.environ.get("FASTRR_DEBUG") == "1"
 _sanitize = os.environ.get("FASTRR_SANITIZE", "")
@@ -58,4 +60,25 @@ class BuildExtWithRing(build_ext):
         self.compiler.link_shared_object(objs, target)
 
 
-setup(ext_modules=[core], cmdclass={"build_ext": BuildExtWithRing})
+# --- the PHP library and the benchmark apps in the wheel ---------------------
+# fastrr/_tree/ gets a copy of php/ (without its tests), bench/apps, bench/floor.c
+# and wrk-scripts/, so an installed fastrr has them (fastrr/paths.py finds them):
+# `fastrr php-path` for PHP's require, `fastrr bench` for its apps.
+TREE = [("php", ("tests",)), ("bench/apps", ()), ("bench/floor.c", ()), ("wrk-scripts", ())]
+
+
+class BuildPyWithTree(build_py):
+    def run(self) -> None:
+        super().run()
+        target = os.path.join(self.build_lib, "fastrr", "_tree")
+        for rel, skip in TREE:
+            src, dest = rel, os.path.join(target, rel)
+            if os.path.isdir(src):
+                shutil.copytree(src, dest, dirs_exist_ok=True,
+                                ignore=shutil.ignore_patterns("__pycache__", "*.pyc", *skip))
+            elif os.path.isfile(src):
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                shutil.copy2(src, dest)
+
+
+setup(ext_modules=[core], cmdclass={"build_ext": BuildExtWithRing, "build_py": BuildPyWithTree})

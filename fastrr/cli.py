@@ -123,6 +123,17 @@ def _run(coro: Any) -> int:
         return int(asyncio.run(coro))
 
 
+@main.command("php-path")
+@click.option("--autoload", is_flag=True, help="Print the path of autoload.php rather than of the directory.")
+def php_path(autoload: bool) -> None:
+    """Print where fastrr's PHP library is (php/ of a checkout, or the copy an installed
+    fastrr carries), for `require` without Composer or a Composer path repository."""
+    from fastrr import paths
+
+    where = paths.php_dir()
+    click.echo(str(where / "autoload.php" if autoload else where))
+
+
 @main.command("rr-shim")
 @click.argument("directory", type=click.Path(file_okay=False))
 def rr_shim(directory: str) -> None:

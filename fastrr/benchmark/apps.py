@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import fastrr
+from fastrr import paths
 
-ROOT = Path(fastrr.__file__).resolve().parent.parent
+ROOT = paths.tree()  # the checkout, or the wheel's copy of php/, bench/ and wrk-scripts/ (fastrr/paths.py)
 APPS_DIR = ROOT / "bench" / "apps"
 WRK_SCRIPTS = ROOT / "wrk-scripts"
 DEMO_DIR = ROOT / "php" / "demo"

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fastrr import paths
 from fastrr.benchmark import jobs, jobs_broker, metrics_cost, plot, report, runner
 from fastrr.benchmark import kv as kvbench
 from fastrr.benchmark.apps import ROOT
@@ -85,7 +86,7 @@ def write_outputs(doc: dict, out_dir: Path, plots: bool, console: Any, history: 
     if history:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         kind = "quick" if doc["options"].get("quick") else "full"
-        report.write_json(doc, ROOT / "bench" / "results" / "history" / f"{stamp}-{kind}.json")
+        report.write_json(doc, paths.results_dir() / "history" / f"{stamp}-{kind}.json")
     return written
 
 
@@ -105,7 +106,7 @@ def write_jobs_outputs(doc: dict, out_dir: Path, plots: bool, console: Any, hist
     if history:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         kind = "quick" if doc["options"].get("quick") else "full"
-        report.write_json(doc, ROOT / "bench" / "results" / "history" / f"{stamp}-jobs-{kind}.json")
+        report.write_json(doc, paths.results_dir() / "history" / f"{stamp}-jobs-{kind}.json")
     return [out_dir / "jobs.json", out_dir / "jobs.md", *images]
 
 
@@ -136,7 +137,9 @@ def finish(doc: dict, out_dir: Path, *, plots: bool, console: Any, history: bool
             print(report.plain_table(doc))
     for path in written:
         _say(console, f"wrote {_rel(path)}")
-    if update_readme:
+    if update_readme and not paths.in_checkout():
+        _say(console, "unchanged: README.md (--update-readme writes a checkout's README; this fastrr is installed)")
+    elif update_readme:
         readme = ROOT / "README.md"
         if jobs_broker.is_broker(doc):
             changed = jobs_broker.update_readme(readme, doc, _rel(out_dir))

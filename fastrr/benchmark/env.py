@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from fastrr import paths
+
 # Debian package → a file or command that shows it is installed (checked with dpkg-query first).
 DEBIAN_PACKAGES: dict[str, str] = {
     "nginx": "nginx",
@@ -179,8 +181,10 @@ def snapshot_code(root: Path, dest: Path) -> Path:
     """Copies the server, the PHP library and the apps to `dest`; servers run from the copy, so a
     run measures the code as it was when it started even while others keep editing the tree."""
     for rel in SNAPSHOT_DIRS:
-        shutil.copytree(root / rel, dest / rel, symlinks=True,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests", "build"))
+        # the package itself (not root/fastrr: from a wheel, root is the package's _tree copy)
+        src = paths.PACKAGE if rel == "fastrr" else root / rel
+        shutil.copytree(src, dest / rel, symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests", "build", "_tree"))
     return dest
 
 

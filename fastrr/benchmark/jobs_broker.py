@@ -37,6 +37,7 @@ from typing import Any
 
 import psutil
 
+from fastrr import paths
 from fastrr.benchmark import env, jobs, procs, report, runner, servers, stats
 from fastrr.benchmark.apps import APPS_DIR, ROOT
 from fastrr.benchmark.runner import Options
@@ -457,6 +458,6 @@ def write_outputs(doc: dict[str, Any], out_dir: Path, history: bool = True, plot
     if history:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         kind = "quick" if doc["options"].get("quick") else "full"
-        report.write_json(doc, ROOT / "bench" / "results" / "history" / f"{stamp}-jobs-broker-{kind}.json")
+        report.write_json(doc, paths.results_dir() / "history" / f"{stamp}-jobs-broker-{kind}.json")
     return written
 

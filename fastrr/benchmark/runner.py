@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from fastrr import paths
 from fastrr.benchmark import apps as apps_mod
 from fastrr.benchmark import env, floor, phpside, procs, profile, servers, stats, wrk
 from fastrr.benchmark.apps import ROOT, App
@@ -32,7 +33,7 @@ METRICS = ("rps", "p50", "p75", "p90", "p99", "p99.9", "mean_ms", "cpu_us", "fro
            "rss_mib", "pss_mib", "non_2xx", "socket_errors", "requests", "other_load_cores", "wrk_cpu_us",
            "ctx_switches", "foreign_server_cores", "attempts")
 SERVER_KINDS = ("fpm", "fastrr")
-RESULTS_DIR = ROOT / "bench" / "results"
+RESULTS_DIR = paths.results_dir()
 
 
 @dataclass

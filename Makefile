@@ -8,7 +8,8 @@ SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 DEB_PACKAGES := php8.2-cli php8.2-cgi php-nyholm-psr7 php-psr-http-message php-psr-http-factory \
                 python3-venv python3-dev gcc make curl wrk php-google-protobuf nghttp2-client openssl \
                 memcached php-redis php-psr-log nginx php8.2-fpm \
-                beanstalkd php-amqplib
+                beanstalkd php-amqplib protobuf-compiler php-laravel-framework php8.2-sqlite3 \
+                php-symfony-runtime php-symfony-framework-bundle php-slim php8.2-opcache
 CSRC := $(wildcard csrc/*.c csrc/*.h)
 
 .PHONY: setup serve test test-fast lint build clean bench

@@ -7,12 +7,14 @@ workers that workers call (kv, lock), service (its commands outlive the workers
 at a stop); jobs before http, so
 HTTP handlers can push jobs from their first request, and so at a graceful
 stop the HTTP front drains (its handlers still pushing) before the consumers
-drain and the pipelines close; rpc last, for the CLI to watch the stop.
+drain and the pipelines close; grpc between jobs and http for the same
+reasons (its handlers push jobs too); rpc last, for the CLI to watch the stop.
 """
 
 from __future__ import annotations
 
 from fastrr.applogger.plugin import AppLoggerPlugin
+from fastrr.grpc.plugin import GrpcPlugin
 from fastrr.http.plugin import HttpPlugin
 from fastrr.jobs.plugin import JobsPlugin
 from fastrr.kv.plugin import KvPlugin
@@ -26,4 +28,4 @@ from fastrr.status.plugin import StatusPlugin
 
 PLUGINS: list[type[Plugin]] = [RpcPlugin, StatusPlugin,
                                MetricsPlugin, KvPlugin, LockPlugin, AppLoggerPlugin, ServicePlugin, JobsPlugin,
-                               HttpPlugin, ReloadPlugin]
+                               GrpcPlugin, HttpPlugin, ReloadPlugin]

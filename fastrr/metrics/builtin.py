@@ -15,6 +15,9 @@ read when Prometheus asks.
   http.middleware: rr_http_request_total{status},
   rr_http_request_duration_seconds{status}, rr_http_requests_queue,
   rr_http_no_free_workers_total, rr_http_uptime_seconds;
+- the grpc plugin's metrics_snapshot(): rr_grpc_request_total{grpc_method,
+  status_code}, rr_grpc_request_duration_seconds{grpc_method},
+  rr_grpc_requests_queue (RoadRunner's grpc metrics.go names);
 - this process: process_* (client_golang's process collector's names).
 
 RoadRunner exports the jobs counters with TYPE gauge; fastrr says counter
@@ -48,6 +51,7 @@ PIPELINE_GAUGES = (("active", "Jobs waiting to run."), ("delayed", "Jobs not due
                    ("reserved", "Jobs running now (in flight)."), ("ready", "1 while the pipeline consumes."))
 HTTP_SERIES = ("request_total", "request_duration_seconds", "requests_queue", "no_free_workers_total",
                "uptime_seconds")
+GRPC_SERIES = ("request_total", "request_duration_seconds", "requests_queue")
 PROCESS_SERIES = ("process_cpu_seconds_total", "process_open_fds", "process_max_fds", "process_virtual_memory_bytes",
                   "process_resident_memory_bytes", "process_start_time_seconds")
 READY, WORKING = 1, 2
@@ -61,6 +65,7 @@ def reserved_names() -> frozenset[str]:
     names |= {f"fastrr_jobs_pipeline_{name}_total" for name, _ in PIPELINE_COUNTERS}
     names |= {f"fastrr_jobs_pipeline_{name}" for name, _ in PIPELINE_GAUGES}
     names |= {f"rr_http_{s}" for s in HTTP_SERIES}
+    names |= {f"rr_grpc_{s}" for s in GRPC_SERIES}
     return frozenset(names | set(PROCESS_SERIES))
 
 
@@ -160,6 +165,25 @@ def write_http(out: list[str], snap: dict[str, Any]) -> None:
     sample(out, "rr_http_requests_queue", snap.get("queue", 0))
     family(out, "rr_http_uptime_seconds", "counter", "Seconds since the http plugin started.")
     sample(out, "rr_http_uptime_seconds", float(snap.get("uptime", 0.0)))
+
+
+def write_grpc(out: list[str], snap: dict[str, Any]) -> None:
+    """The grpc request series from the grpc plugin's metrics_snapshot():
+    {"queue", "total": {(grpc_method, status_code): count}, "bounds",
+    "durations": {grpc_method: (per-bucket counts, +Inf last; sum)}}."""
+    family(out, "rr_grpc_requests_queue", "gauge", "gRPC calls in flight.")
+    sample(out, "rr_grpc_requests_queue", snap.get("queue", 0))
+    total = snap.get("total") or {}
+    if total:
+        family(out, "rr_grpc_request_total", "counter", "gRPC calls handled, by method and status code.")
+        for (method, code), count in sorted(total.items()):
+            sample(out, "rr_grpc_request_total", count, labels_text(("grpc_method", "status_code"), (method, code)))
+    durations = snap.get("durations") or {}
+    if durations:
+        family(out, "rr_grpc_request_duration_seconds", "histogram", "gRPC call duration, by method.")
+        for method, (counts, seconds) in sorted(durations.items()):
+            histogram(out, "rr_grpc_request_duration_seconds", snap["bounds"], counts, seconds,
+                      ("grpc_method",), (method,))
 
 
 class ProcessStats:

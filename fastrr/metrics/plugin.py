@@ -21,6 +21,7 @@ from fastrr.metrics.builtin import (
     metric_prefix,
     reserved_names,
     worker_rows,
+    write_grpc,
     write_http,
     write_jobs,
     write_pool,
@@ -103,6 +104,10 @@ class MetricsPlugin(Plugin):
         snapshot = getattr(http, "metrics_snapshot", None)
         if snapshot is not None:
             self._read("http requests", out, lambda: self._write_http(out, snapshot))
+        grpc = self.host.plugins.get("grpc")
+        grpc_snapshot = getattr(grpc, "metrics_snapshot", None)
+        if grpc_snapshot is not None:
+            self._read("grpc calls", out, lambda: self._write_grpc(out, grpc_snapshot))
         out.append("")
         return "\n".join(out).encode()
 
@@ -111,6 +116,12 @@ class MetricsPlugin(Plugin):
         snap = snapshot()
         if snap is not None:
             write_http(out, snap)
+
+    @staticmethod
+    def _write_grpc(out: list[str], snapshot: Any) -> None:
+        snap = snapshot()
+        if snap is not None:
+            write_grpc(out, snap)
 
     def _read(self, source: str, out: list[str], write: Any) -> None:
         mark = len(out)

@@ -1196,6 +1196,7 @@ require __DIR__ . '/jobs.php';
 require __DIR__ . '/kv.php';
 require __DIR__ . '/metrics.php';
 require __DIR__ . '/logger.php';
+require __DIR__ . '/grpc.php';
 
 // ---------------------------------------------------------------- run
 

@@ -89,8 +89,8 @@ def test_upload_lua_sends_the_same_bytes_as_upload_body(recorder):
 
 @pytest.mark.timeout(90)
 def test_tiny_end_to_end_run_leaves_nothing_running(tmp_path):
-    if env.missing_packages() or shutil.which("wrk") is None:
-        pytest.skip("nginx / php-fpm / wrk / php-slim not installed")
+    missing = env.missing_packages() + ([] if shutil.which("wrk") else ["wrk"])
+    assert not missing, f"not installed: {', '.join(missing)} (make setup installs them)"
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     options = runner.Options.make(quick=True, apps="hello", connections=(8,), repeats=1, duration=1, warmup=0,
                                   workers=2, out=tmp_path)

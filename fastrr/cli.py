@@ -346,6 +346,7 @@ def stop(ctx: click.Context, force: bool, **local: Any) -> None:
               help="A short run (≤ 2 min): 2 repeats of 1 s per point instead of 3 of 5 s.")
 @click.option("--apps", default=None, help="Comma list of hello,slim,api,upload,legacy, jobs (the jobs "
               "plugin: push, PHP consumer, ack), jobs-amqp (RabbitMQ: fastrr vs php-amqplib consumers), jobs-redis, "
+              "grpc (unary calls vs HTTP/1.1 on one pool), "
               "kv (a cached value from PHP: fastrr kv vs php-redis), or all "
               "(default: hello,slim,api,upload).")
 @click.option("--connections", default=None, help="Comma list of connection counts (default 8,64,256).")

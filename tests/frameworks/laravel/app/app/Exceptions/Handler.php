@@ -1,0 +1,13 @@
+<?php
+
+declare(strict_types=1);
+
+namespace App\Exceptions;
+
+use Illuminate\Foundation\Exceptions\Handler as ExceptionHandler;
+
+final class Handler extends ExceptionHandler
+{
+    /** @var array<int, class-string> */
+    protected $dontReport = [];
+}

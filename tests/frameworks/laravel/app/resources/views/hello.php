@@ -1,0 +1,1 @@
+<p><?= e(__('messages.hello')) ?>, <?= e($name) ?>! Shared: <?= e($shared_by_request ?? 'none') ?>.</p>

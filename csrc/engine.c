@@ -180,6 +180,10 @@ static PyObject *event_tuple(const fe_event *ev)
     case FE_EV_UPLOAD_END: return Py_BuildValue("(sL)", "upload_end", ev->id);
     case FE_EV_UPLOAD_DROP: return Py_BuildValue("(sL)", "upload_drop", ev->id);
     case FE_EV_STATIC: return Py_BuildValue("(sLN)", "static", ev->id, static_request(ev));
+    case FE_EV_LEAK_TREND:
+        if ((d = fields_dict(ev)) == NULL)
+            return NULL;
+        return Py_BuildValue("(sLN)", "leak_trend", ev->id, d);
     case FE_EV_LOG:
         if ((d = fields_dict(ev)) == NULL)
             return NULL;
@@ -318,7 +322,8 @@ static int Engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
                              "debug",            "raw_body",        "log_level",
                              "access_log",       "max_stop_retries", "pipeline_limit",
                              "max_worker_memory", "proto", "log_fds", "log_encoding",
-                             "static_dir", "static_forbid", "static_allow", "metrics", NULL};
+                             "static_dir", "static_forbid", "static_allow", "metrics",
+                             "leak_window", "leak_min_climb", "leak_horizon", NULL};
     int listen_fd = -1;
     Py_ssize_t max_header = 64 * 1024;
     unsigned long long max_body = 1000ull << 20, max_mem = 0;
@@ -326,6 +331,8 @@ static int Engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
     double read_t = 60, idle_t = 75, alloc_t = 60, exec_ttl = 60, linger = 2, doomed = 1;
     int code = 500, debug = 0, raw_body = 0, log_level = 20, access_log = 0, retries = 8, proto = 0;
     int metrics = 0;
+    long long leak_window = 0, leak_horizon = 0;
+    unsigned long long leak_min_climb = 0;
     PyObject *log_fds = NULL, *static_dir = NULL, *static_forbid = NULL, *static_allow = NULL;
     const char *log_encoding = "console";
     Py_ssize_t pipeline = 1 << 20;
@@ -333,13 +340,18 @@ static int Engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_RuntimeError, "Engine.__init__ called twice");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|i$nKLddddddLippiiinKpOsOOOp:Engine", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|i$nKLddddddLippiiinKpOsOOOpLKL:Engine", kwlist,
                                      &listen_fd, &max_header, &max_body, &max_mb, &read_t, &idle_t,
                                      &alloc_t, &exec_ttl, &linger, &doomed, &max_queue, &code,
                                      &debug, &raw_body, &log_level, &access_log, &retries,
                                      &pipeline, &max_mem, &proto, &log_fds, &log_encoding,
-                                     &static_dir, &static_forbid, &static_allow, &metrics))
+                                     &static_dir, &static_forbid, &static_allow, &metrics,
+                                     &leak_window, &leak_min_climb, &leak_horizon))
         return -1;
+    if (leak_window < 0 || leak_window > 1000000 || leak_horizon < 0) {
+        PyErr_SetString(PyExc_ValueError, "leak_window must be in 0..1000000, leak_horizon >= 0");
+        return -1;
+    }
     int enc = strcmp(log_encoding, "json") == 0  ? FE_LOG_JSON
               : strcmp(log_encoding, "raw") == 0 ? FE_LOG_RAW
                                                  : FE_LOG_CONSOLE;
@@ -394,6 +406,9 @@ static int Engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
     c->max_stop_retries = retries;
     c->pipeline_limit = (size_t)pipeline;
     c->max_worker_memory = max_mem;
+    c->leak_window = leak_window;
+    c->leak_min_climb = leak_min_climb;
+    c->leak_horizon = leak_horizon;
     c->proto = proto;
     c->metrics = metrics;
     if (metrics && (e->metrics = calloc(1, sizeof(*e->metrics))) == NULL) {

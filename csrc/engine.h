@@ -50,6 +50,11 @@ typedef struct {
     int log_fds[FE_MAX_LOG_FDS];
     size_t pipeline_limit;
     unsigned long long max_worker_memory; /* bytes, 0: no check */
+    /* Leak-trend recycling (fastrr/pool/leak.py): the RSS samples taken for
+     * max_worker_memory are fitted over the last leak_window requests; 0: off. */
+    long long leak_window;
+    unsigned long long leak_min_climb; /* bytes over the window */
+    long long leak_horizon;            /* requests until the limit */
     /* http.middleware: [static] (engine_static.c): NULL: off. The root is
      * StaticMiddleware.root (realpath'd by Python); forbid / allow are the
      * lowercased extensions, each NUL-terminated, one after the other. */
@@ -77,6 +82,8 @@ enum {
     FE_EV_UPLOAD_DROP,    /* id: the request is over (or gone): remove its temp files */
     FE_EV_STATIC,         /* id = static token, msg = a RequestObject block: a file may be
                              there; answer static_serve / static_miss / static_abort */
+    FE_EV_LEAK_TREND,     /* id, fields rate (bytes/request), rss, left (requests to the
+                             limit): its RSS climbs steadily; the worker keeps serving */
 };
 
 enum { FE_F_INT, FE_F_FLOAT, FE_F_UTF8, FE_F_LATIN1, FE_F_NONE };
@@ -255,6 +262,12 @@ enum {
     FE_W_STOPPING, /* stop frame sent (or due when busy) */
 };
 
+/* A worker's RSS fit (fastrr/pool/leak.py LeakTrend, the same sums). */
+typedef struct {
+    long long *ring; /* cfg.leak_window samples, RSS pages - base; NULL: off */
+    long long n, head, base, sy, syy, sxy;
+} fe_trend;
+
 struct fe_worker {
     long long id;
     int rfd, wfd; /* our dups; wfd == rfd for socket relays */
@@ -274,6 +287,7 @@ struct fe_worker {
     size_t ctl_pos;
     struct fe_worker *next, *prev; /* all workers, in the order they came */
     struct fe_worker *dnext;
+    fe_trend trend;
     unsigned dead : 1;
 };
 

@@ -1547,6 +1547,7 @@ static void worker_forget(fe_engine *e, fe_worker *w)
 
 static void worker_free(fe_worker *w)
 {
+    free(w->trend.ring);
     free(w->rbuf);
     fr_buf_trim(&w->ctl, 0);
     free(w);
@@ -1687,7 +1688,16 @@ static void worker_idle(fe_engine *e, fe_worker *w)
     }
 }
 
-static unsigned long long rss_bytes(long long pid)
+static unsigned long long page_size(void)
+{
+    static unsigned long long size;
+    if (size == 0)
+        size = (unsigned long long)sysconf(_SC_PAGESIZE);
+    return size;
+}
+
+/* RSS in pages (0: unknown). */
+static unsigned long long rss_pages(long long pid)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%lld/statm", pid);
@@ -1703,7 +1713,68 @@ static unsigned long long rss_bytes(long long pid)
     unsigned long long size = 0, resident = 0;
     if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
         return 0;
-    return resident * (unsigned long long)sysconf(_SC_PAGESIZE);
+    return resident;
+}
+
+static void trend_reset(fe_trend *t)
+{
+    t->n = t->head = t->sy = t->syy = t->sxy = 0;
+    t->base = -1;
+}
+
+/* fastrr/pool/leak.py `leaking`: add the sample; over a full window, a fitted
+ * climb of at least leak_min_climb, r^2 >= LEAK_MIN_FIT and the limit within
+ * leak_horizon requests make a leak_trend event, and the window starts over.
+ * O(1): the window's x are 0..n-1, so dropping the oldest sample takes Sy off Sxy. */
+#define LEAK_MIN_FIT 0.9
+static void trend_sample(fe_engine *e, fe_worker *w, unsigned long long pages)
+{
+    fe_trend *t = &w->trend;
+    long long n = e->cfg.leak_window;
+    if (t->base < 0)
+        t->base = (long long)pages;
+    long long y = (long long)pages - t->base;
+    if (t->n < n) {
+        t->ring[t->n] = y;
+        t->sxy += t->n * y;
+        t->n++;
+        t->sy += y;
+        t->syy += y * y;
+        if (t->n < n)
+            return;
+    } else {
+        long long old = t->ring[t->head];
+        t->sy -= old;
+        t->syy -= old * old;
+        t->sxy -= t->sy;
+        t->ring[t->head] = y;
+        t->head = (t->head + 1) % n;
+        t->sxy += (n - 1) * y;
+        t->sy += y;
+        t->syy += y * y;
+    }
+    /* doubles from here: n * Syy may not fit 64 bits; the sums themselves are exact */
+    double dn = (double)n, sx = dn * (dn - 1) / 2, sxx = (dn - 1) * dn * (2 * dn - 1) / 6;
+    double num = dn * (double)t->sxy - sx * (double)t->sy, den = dn * sxx - sx * sx;
+    double var = dn * (double)t->syy - (double)t->sy * (double)t->sy;
+    if (num <= 0 || den <= 0 || var <= 0)
+        return;
+    double rate = num / den * (double)page_size();
+    if (rate * (dn - 1) < (double)e->cfg.leak_min_climb || num * num / (den * var) < LEAK_MIN_FIT)
+        return;
+    double rss = (double)pages * (double)page_size(), limit = (double)e->cfg.max_worker_memory;
+    double left = rss < limit ? (limit - rss) / rate : 0;
+    if (left > (double)e->cfg.leak_horizon)
+        return;
+    trend_reset(t);
+    fe_event *ev = fe_event_new(FE_EV_LEAK_TREND);
+    if (ev == NULL)
+        return;
+    ev->id = w->id;
+    fe_ev_float(ev, "rate", rate);
+    fe_ev_int(ev, "rss", (long long)rss);
+    fe_ev_int(ev, "left", (long long)left);
+    fe_push_event(e, ev);
 }
 
 /* pool.py release, after a request ended on w */
@@ -1720,10 +1791,15 @@ static void worker_release(fe_engine *e, fe_worker *w)
         push_worker_event(e, FE_EV_MAX_JOBS, w->id, NULL, 0);
         return;
     }
-    if (e->cfg.max_worker_memory && rss_bytes(w->id) > e->cfg.max_worker_memory) {
-        w->state = FE_W_RETIRED;
-        push_worker_event(e, FE_EV_MAX_MEMORY, w->id, NULL, 0);
-        return;
+    if (e->cfg.max_worker_memory) {
+        unsigned long long pages = rss_pages(w->id);
+        if (pages * page_size() > e->cfg.max_worker_memory) {
+            w->state = FE_W_RETIRED;
+            push_worker_event(e, FE_EV_MAX_MEMORY, w->id, NULL, 0);
+            return;
+        }
+        if (w->trend.ring != NULL && pages > 0)
+            trend_sample(e, w, pages); /* the same sample: no second read */
     }
     worker_idle(e, w);
 }
@@ -2225,6 +2301,15 @@ static long long cmd_add_worker(fe_engine *e, fe_cmd *cmd)
     fcntl(w->wfd, F_SETFL, fcntl(w->wfd, F_GETFL) | O_NONBLOCK);
     w->id = cmd->id;
     w->max_jobs = cmd->max_jobs;
+    trend_reset(&w->trend);
+    if (e->cfg.leak_window > 0 && e->cfg.max_worker_memory &&
+        (w->trend.ring = calloc((size_t)e->cfg.leak_window, sizeof(long long))) == NULL) {
+        close(w->rfd);
+        if (w->wfd != w->rfd)
+            close(w->wfd);
+        free(w);
+        return -ENOMEM;
+    }
     w->rmask = EPOLLIN;
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag(w, TAG_WREAD)};
     int rc = epoll_ctl(e->epfd, EPOLL_CTL_ADD, w->rfd, &ev);
@@ -2237,6 +2322,7 @@ static long long cmd_add_worker(fe_engine *e, fe_cmd *cmd)
         close(w->rfd);
         if (w->wfd != w->rfd)
             close(w->wfd);
+        free(w->trend.ring);
         free(w);
         return err;
     }

@@ -259,6 +259,9 @@ class Engine:
         static_forbid: Sequence[str] | None = None,
         static_allow: Sequence[str] | None = None,
         metrics: bool = False,
+        leak_window: int = 0,
+        leak_min_climb: int = 0,
+        leak_horizon: int = 0,
     ) -> None: ...
     @property
     def event_fd(self) -> int:

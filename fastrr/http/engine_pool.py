@@ -31,6 +31,9 @@ Events (tuples from `Engine.poll_events`, read when `engine.event_fd` is readabl
   ("stop_requested", pid)       $worker->stop(); the engine re-ran the request elsewhere
   ("exec_ttl", pid, reason)     the engine answers 504 once the process is gone
   ("max_jobs", pid) / ("max_memory", pid)   held after its request, awaiting stop/resume
+  ("leak_trend", pid, {rate, rss, left})  its RSS climbs steadily (fastrr/pool/leak.py, same
+                                fit in C on the max_worker_memory sample); not held: it
+                                serves on while pool.leak_found replaces it warm
   ("stop_sent", pid)            a deferred stop frame went out: start the kill timer
   ("drained",)                  after stop_accepting(): nothing in flight any more
   ("log", level, message, fields) / ("access", fields)   lines for the http logger
@@ -192,6 +195,8 @@ class EnginePool(WorkerPool):
             log_level=http_log.sink.level, access_log=access, max_stop_retries=MAX_STOP_RETRIES,
             max_worker_memory=cfg.max_worker_memory * 1024 * 1024, proto=http.codec == "proto",
             log_fds=log_fds, log_encoding=log_encoding, metrics=metrics_enabled(http.middleware), **static_kw,
+            leak_window=cfg.leak_window if self._leak else 0, leak_min_climb=cfg.leak_min_climb * 1024 * 1024,
+            leak_horizon=cfg.leak_horizon,
         )
         self.engine_raw_forms = False
         self.loop.add_reader(self.engine.event_fd, self.on_engine_events)
@@ -298,6 +303,9 @@ class EnginePool(WorkerPool):
                     self.engine.resume_worker(worker.pid)
             else:
                 self.engine.resume_worker(worker.pid)
+        elif kind == "leak_trend":
+            info = event[2]
+            self.leak_found(worker, info["rate"], info["left"], info["rss"])
         elif kind == "stop_sent":
             self.deferred_stops.discard(worker.pid)
             if not worker.exited:

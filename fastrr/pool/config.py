@@ -3,11 +3,11 @@ the same section for every plugin that has workers (http, jobs, ...)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastrr.config.section import Section
-from fastrr.config.units import ConfigError, parse_bool, parse_command, parse_duration, parse_int
+from fastrr.config.units import ConfigError, parse_bool, parse_command, parse_duration, parse_int, parse_str_list
 
 # fastrr's default hard limit per request: RoadRunner has none, so a hung worker
 # holds its slot forever (its most reported pitfall). Override with
@@ -43,6 +43,21 @@ class PoolConfig:
     idle_ttl: float = 0.0
     max_worker_memory: int = 0
     exec_ttl: float = DEFAULT_EXEC_TTL
+    # fastrr: leak-trend recycling (fastrr/pool/leak.py). With max_worker_memory
+    # set, each worker's RSS after every request is fitted over the last
+    # leak_window requests; a steady climb (at least leak_min_climb MB over the
+    # window, a straight line per LEAK_MIN_FIT) that would reach the limit within
+    # leak_horizon requests has the worker replaced warm, one at a time per pool.
+    leak_recycle: bool = False
+    leak_window: int = 100
+    leak_min_climb: int = 2
+    leak_horizon: int = 1000
+    # fastrr: the PHP workers report state that survives a request (globals,
+    # static properties: php/src/Debug/StateWatch.php); off, they run no check at all.
+    debug_state: bool = False
+    # Namespace prefixes of the classes whose statics are watched; empty: every
+    # user class whose file is not under vendor/ or the include path, fastrr's own excepted.
+    debug_state_classes: list[str] = field(default_factory=list)
     # fastrr: how many workers may run a request at once (fastrr/pool/active_limit.py).
     # ACTIVE_LIMIT_AUTO: all, unless the server's processes saturate the cores it
     # may use, then one more than those cores; 0 ("off"): always all; N: at most N.
@@ -86,7 +101,22 @@ def parse_pool(section: Section, cpu_count: int) -> PoolConfig:
     pool.idle_ttl = sup.get("idle_ttl", parse_duration, 0.0)
     pool.max_worker_memory = sup.get("max_worker_memory", parse_int, 0)
     pool.exec_ttl = sup.get("exec_ttl", parse_duration, DEFAULT_EXEC_TTL)
+    pool.leak_recycle = sup.get("leak_recycle", parse_bool, pool.max_worker_memory > 0)
+    if pool.leak_recycle and not pool.max_worker_memory:
+        raise ConfigError(sup.key("leak_recycle"), "needs supervisor.max_worker_memory (the limit the memory "
+                                                   "trend is projected to); set it, or leak_recycle: false")
+    pool.leak_window = sup.get("leak_window", parse_int, pool.leak_window)
+    if not 10 <= pool.leak_window <= 10000:
+        raise ConfigError(sup.key("leak_window"), f"expected 10 to 10000 requests, got {pool.leak_window}")
+    pool.leak_min_climb = sup.get("leak_min_climb", parse_int, pool.leak_min_climb)
+    pool.leak_horizon = sup.get("leak_horizon", parse_int, pool.leak_horizon)
     sup.finish()
+    pool.debug_state = section.get("debug_state", parse_bool, False)
+    pool.debug_state_classes = section.get("debug_state_classes", parse_str_list, [])
+    for i, prefix in enumerate(pool.debug_state_classes):
+        if not prefix.strip("\\") or "," in prefix:
+            raise ConfigError(f"{section.key('debug_state_classes')}[{i}]",
+                              f"expected a namespace prefix like App\\, got {prefix!r}")
     section.finish()
     return pool
 

@@ -50,10 +50,11 @@ from collections.abc import Callable
 from fastrr import _core
 from fastrr.config import PoolConfig
 from fastrr.log import Logger
+from fastrr.pool.leak import LEAK_LABEL, LeakTrend, leaking
 from fastrr.pool.relay import FdRelay
 from fastrr.pool.ring import new_ring, ring_env
 from fastrr.pool.states import LIVE, State
-from fastrr.pool.worker import Job, Worker, handshake_answer
+from fastrr.pool.worker import PAGE_SIZE, Job, Worker, handshake_answer
 
 MAX_BOOT_FAILURES = 5
 MAX_STOP_RETRIES = 8
@@ -79,6 +80,12 @@ class WorkerPool:
         self.name = name
         self.cfg = cfg
         self.command = cfg.command or command
+        if cfg.debug_state:
+            # The workers' state-leak check (php/src/Debug/StateWatch.php) is on
+            # only when this is in their environment: off, PHP does nothing for it.
+            env = {**env, "FASTRR_DEBUG_STATE": "1"}
+            if cfg.debug_state_classes:
+                env["FASTRR_DEBUG_STATE_CLASSES"] = ",".join(cfg.debug_state_classes)
         self.env = env
         self.relay_dsn = relay
         self.log = log
@@ -114,6 +121,9 @@ class WorkerPool:
         self._changed: list[asyncio.Future[None]] = []  # woken on every ready/exit
         self._memory_limit = cfg.max_worker_memory * 1024 * 1024
         self._warned_memory = False
+        # Leak-trend recycling (leak.py): fed from the RSS sample release() takes
+        # anyway for max_worker_memory, so it costs no extra read.
+        self._leak = cfg.leak_recycle and self._memory_limit > 0
         # Warm replacement: the old worker whose replacement is under way (until it
         # has exited), and workers due for one meanwhile, with their reason and label.
         self._warming: Worker | None = None
@@ -270,12 +280,24 @@ class WorkerPool:
         replaced = worker.successor is not None or worker in self._deferred
         # RoadRunner looks at memory only on the watch tick; a leaky request
         # should not get another one. One read of /proc/<pid>/statm, and only
-        # when a limit is configured.
-        if not replaced and self._memory_limit and self._over_memory(worker):
-            self._retire(worker, State.MAX_MEMORY_REACHED)
-            if worker.state is State.STOPPING or worker.exited:
-                return
-            replaced = True  # until its replacement is ready
+        # when a limit is configured; the leak trend reuses that sample.
+        # (One that only waits its turn for a warm replacement is still held to the limit.)
+        if worker.successor is None and self._memory_limit:
+            rss = worker.rss()
+            if self._over_memory(worker, rss):
+                self._retire(worker, State.MAX_MEMORY_REACHED)
+                if worker.state is State.STOPPING or worker.exited:
+                    return
+                replaced = True  # until its replacement is ready
+            elif self._leak and rss and not replaced:
+                trend = worker.trend
+                if trend is None:
+                    trend = worker.trend = LeakTrend(self.cfg.leak_window)
+                found = leaking(trend, rss // PAGE_SIZE, PAGE_SIZE, self._memory_limit,
+                                self.cfg.leak_min_climb * 1024 * 1024, self.cfg.leak_horizon)
+                if found is not None:
+                    self.leak_found(worker, found[0], found[1], rss)
+                    replaced = worker.successor is not None or worker in self._deferred
         worker.state = State.READY
         worker.last_used = self.loop.time()
         waiters = self.waiters
@@ -299,13 +321,16 @@ class WorkerPool:
         if reason in WARM_REASONS and not self.stopping:
             # Over memory while a warm replacement is under way (for it or another
             # worker) it goes the old way instead: the C engine holds such a worker,
-            # serving nothing with it, until it is stopped or resumed.
-            memory = reason is State.MAX_MEMORY_REACHED
+            # serving nothing with it, until it is stopped or resumed. A leak trend
+            # is not over the limit yet: it waits its turn like ttl.
+            memory = reason is State.MAX_MEMORY_REACHED and label != LEAK_LABEL
             if not memory and (worker.successor is not None or worker in self._deferred):
                 return  # already being replaced
             if self._warming is None:
                 if not self.boot_failures and self._retire_warm(worker, reason, label):
                     return
+                if label == LEAK_LABEL:
+                    return  # only ever warm; max_worker_memory stays the hard stop
             elif not memory:
                 self._deferred[worker] = (reason, label)
                 self.log.debug("worker due for replacement, waiting for the one under way",
@@ -330,8 +355,15 @@ class WorkerPool:
         if successor is None:
             return False  # cannot even start a process (logged): retire it the old way
         self.recycled[label] = self.recycled.get(label, 0) + 1
-        self.log.debug("recycling worker once its replacement is ready", pid=worker.pid, reason=label,
-                       busy=worker.job is not None, replacement=successor.pid)
+        if label == LEAK_LABEL and worker.leak_report is not None:
+            rate, left, rss = worker.leak_report
+            self.log.warn("worker memory keeps climbing, recycling it before max_worker_memory", pid=worker.pid,
+                          kb_per_request=round(rate / 1024, 1), projected_requests=left,
+                          rss_mb=round(rss / 1048576, 1), max_worker_memory=self.cfg.max_worker_memory,
+                          window=self.cfg.leak_window, replacement=successor.pid)
+        else:
+            self.log.debug("recycling worker once its replacement is ready", pid=worker.pid, reason=label,
+                           busy=worker.job is not None, replacement=successor.pid)
         worker.retire_reason = reason  # no longer counted live: the successor is
         worker.successor = successor
         successor.replaces = worker
@@ -340,6 +372,17 @@ class WorkerPool:
             self.free.remove(worker)
             self.free.insert(0, worker)
         return True
+
+    def leak_found(self, worker: Worker, rate: float, left: int, rss: int) -> None:
+        """`worker`'s RSS climbs steadily (leak.py): `rate` bytes per request, the limit
+        `left` requests away. It is replaced warm, never two at once in a pool: while
+        another warm replacement runs it waits its turn (_deferred); when workers fail
+        to boot it is left alone (max_worker_memory still stops it)."""
+        if self.stopping or self.boot_failures or worker.exited or worker.retire_reason is not None \
+                or worker.successor is not None or worker in self._deferred:
+            return
+        worker.leak_report = (rate, left, rss)
+        self._retire(worker, State.MAX_MEMORY_REACHED, LEAK_LABEL)
 
     def _replacement_ready(self, successor: Worker) -> None:
         """A warm replacement passed its handshake: the worker it replaces goes."""
@@ -535,14 +578,15 @@ class WorkerPool:
             if reason is not None:
                 self._retire(worker, reason)
 
-    def _over_memory(self, worker: Worker) -> bool:
-        """RSS over max_worker_memory, for a worker that has started a request.
+    def _over_memory(self, worker: Worker, rss: int = -1) -> bool:
+        """RSS (read now unless given) over max_worker_memory, for a worker that has started a request.
 
         A fresh worker already over the limit is left alone (with one warning
         per pool): replacing it would only start another one just as big, in a
         loop that never serves anything.
         """
-        rss = worker.rss()
+        if rss < 0:
+            rss = worker.rss()
         if rss <= self._memory_limit:
             return False
         # (execs and state cover workers whose requests the C engine runs.)

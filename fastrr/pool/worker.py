@@ -23,6 +23,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
 from fastrr import _core
+from fastrr.pool.leak import LeakTrend
 from fastrr.pool.output import read_lines
 from fastrr.pool.relay import FdRelay, enlarge_pipe
 from fastrr.pool.states import RECYCLE_REASONS, State
@@ -109,6 +110,10 @@ class Worker:
         # exec_ttl: the job whose worker we killed, answered once the process is gone.
         self._doomed: tuple[Job, int, str] | None = None
         self._statm_fd = -1  # /proc/<pid>/statm, opened on the first rss() call
+        # Leak-trend recycling (pool.release, Python front only; the C engine keeps its own):
+        # the RSS fit, and (bytes/request, requests to the limit, RSS) once it found a climb.
+        self.trend: LeakTrend | None = None
+        self.leak_report: tuple[float, int, int] | None = None
         self._pidfd = os.pidfd_open(self.pid)
         self.loop.add_reader(self._pidfd, self._on_exit)
         assert proc.stderr is not None
@@ -363,7 +368,7 @@ class Worker:
             except OSError:
                 return 0
         try:
-            return int(os.pread(self._statm_fd, 128, 0).split()[1]) * _PAGE_SIZE
+            return int(os.pread(self._statm_fd, 128, 0).split()[1]) * PAGE_SIZE
         except (OSError, ValueError, IndexError):
             return 0
 
@@ -399,7 +404,7 @@ class Worker:
         }
 
 
-_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 

@@ -4,6 +4,7 @@ declare(strict_types=1);
 
 namespace Fastrr;
 
+use Fastrr\Debug\StateWatch;
 use Fastrr\Relay\Relay;
 use Fastrr\Relay\RelayInterface;
 
@@ -45,12 +46,23 @@ final class Worker
     /** @var array<string, scalar> fastrr's own keys sent with the PID handshake answer */
     private array $handshake = [];
 
+    /**
+     * The state-leak detector (pool.debug_state: the pool sets FASTRR_DEBUG_STATE=1).
+     * Null when off: its class is then never loaded and a request costs one null test.
+     */
+    private ?StateWatch $stateWatch = null;
+
     public function __construct(
         private readonly RelayInterface $relay,
         bool $interceptSideEffects = true,
     ) {
         if ($interceptSideEffects) {
             $this->interceptOutput();
+        }
+        // (the literal, not StateWatch::ENV: a class constant would load the class)
+        $debugState = \getenv('FASTRR_DEBUG_STATE');
+        if ($debugState !== false && $debugState !== '' && $debugState !== '0') {
+            $this->stateWatch = StateWatch::fromEnvironment();
         }
     }
 
@@ -92,6 +104,9 @@ final class Worker
      */
     public function waitPayload(): ?Payload
     {
+        // The one place every worker loop (HTTP, jobs, ...) passes between two requests:
+        // the first call is after boot, each later one after a request was answered.
+        $this->stateWatch?->check();
         while (true) {
             $frame = $this->pending === [] ? $this->relay->waitFrame() : \array_shift($this->pending);
 

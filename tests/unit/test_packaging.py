@@ -87,3 +87,16 @@ def test_a_worker_on_the_installed_library_serves(installed: tuple[Path, dict[st
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_composer_json_is_a_package_for_a_path_repository() -> None:
+    """php/composer.json: what a Composer path repository in an app reads (name, PSR-4, the bin entry)."""
+    import json
+
+    data = json.loads((ROOT / "php" / "composer.json").read_text())
+    assert data["name"] == "fastrr/fastrr-php" and data["type"] == "library"
+    assert data["autoload"]["psr-4"] == {"Fastrr\\": "src/"}
+    for script in data["bin"]:
+        assert (ROOT / "php" / script).is_file(), script
+    for cls in ("Laravel/Worker.php", "Symfony/Runtime.php", "GRPC/Server.php", "Http/PSR7Worker.php"):
+        assert (ROOT / "php" / "src" / cls).is_file(), cls

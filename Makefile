@@ -41,13 +41,16 @@ fastrr/_core.stamp: $(CSRC) setup.py
 serve: setup
 	$(VENV)/bin/fastrr serve -c php/demo/.rr.yaml
 
-# tests/services.py: the services the tests use (Redis on 127.0.0.1:6379) answer,
+# tests/services.py: the services the tests use (Redis, RabbitMQ, NATS) answer,
 # or are started, or the run stops with one line saying which does not.
+# The tests run in TEST_PROCS processes (pytest-xdist), a test file per process at a time:
+# most of their time is spent waiting on servers, brokers and PHP workers, not on a CPU.
+TEST_PROCS ?= 2
 test: setup
 	$(PY) -m ruff check fastrr tests bench
 	$(PY) tests/services.py
 	php php/tests/run.php
-	$(PY) -m pytest tests -q -p no:cacheprovider --engine both
+	$(PY) -m pytest tests -q -p no:cacheprovider --engine both -n $(TEST_PROCS) --dist loadfile
 
 test-fast: build
 	$(PY) tests/services.py

@@ -36,6 +36,15 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def emptied(directory: Path, timeout: float = 5.0) -> list[Path]:
+    """What is left in `directory` once the server has had `timeout` s to remove it: the
+    temp files go once the response is written, which the client can see a moment before."""
+    deadline = time.monotonic() + timeout
+    while (left := list(directory.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return left
+
+
 @pytest.fixture
 def upload_dir(tmp_path):
     d = tmp_path / "uploads"
@@ -57,7 +66,7 @@ def test_one_file_and_fields(server, tmp_path, upload_dir):
     assert body["parsedBody"] == {"title": "My doc"}
     assert body["uploads"] == {"doc": {"name": "hello.txt", "mime": "text/plain", "size": 13, "error": 0,
                                        "sha256": sha256(f)}}
-    assert list(upload_dir.iterdir()) == []  # removed once the response was written
+    assert emptied(upload_dir) == []  # removed once the response was written
 
 
 def test_many_files_and_nested_names(server, tmp_path, upload_dir):
@@ -82,7 +91,7 @@ def test_many_files_and_nested_names(server, tmp_path, upload_dir):
     assert up["user"]["profile"]["avatar"]["sha256"] == sha256(files[3])
     assert up["user"]["profile"]["cv"]["size"] == 5000
     assert up["single"]["sha256"] == sha256(files[5])
-    assert list(upload_dir.iterdir()) == []
+    assert emptied(upload_dir) == []
 
 
 def test_php_files_layout(fastrr, tmp_path, upload_dir):
@@ -125,7 +134,7 @@ def test_php_files_layout(fastrr, tmp_path, upload_dir):
     }
     # The keys come in PHP's order.
     assert list(files["single"]) == ["name", "full_path", "type", "tmp_name", "error", "size"]
-    assert list(upload_dir.iterdir()) == []
+    assert emptied(upload_dir) == []
 
 
 def test_chunked_multipart_upload(server, tmp_path):
@@ -171,7 +180,7 @@ def test_50mb_upload_streams_to_disk_with_flat_rss(fastrr, tmp_path, upload_dir)
     print(f"fastrr RSS: base {base >> 20} MB, max {max(samples) >> 20} MB over {len(samples)} samples")
     assert len(samples) > 5
     assert growth < 16 << 20, f"fastrr RSS grew by {growth >> 20} MB while receiving 50 MB"
-    assert list(upload_dir.iterdir()) == []
+    assert emptied(upload_dir) == []
 
 
 def test_forbidden_and_not_allowed_extensions(fastrr, tmp_path, upload_dir):
@@ -198,7 +207,7 @@ def test_file_over_max_file_size(fastrr, tmp_path, upload_dir):
     up = curl_json("-F", f"big=@{big}", "-F", f"small=@{small}", server.url("/echo"))["uploads"]
     assert up["big"]["error"] == 1 and up["big"]["size"] == 0
     assert up["small"]["error"] == 0 and up["small"]["size"] == 100
-    assert list(upload_dir.iterdir()) == []
+    assert emptied(upload_dir) == []
 
 
 def test_raw_body_passes_multipart_through(fastrr, tmp_path):
@@ -259,4 +268,4 @@ def test_temp_files_removed_when_client_leaves_mid_upload(fastrr, upload_dir):
     deadline = time.monotonic() + 5
     while list(upload_dir.iterdir()) and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert list(upload_dir.iterdir()) == []
+    assert emptied(upload_dir) == []

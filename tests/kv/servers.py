@@ -28,7 +28,8 @@ import redis
 
 from tests.conftest import free_port
 
-REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 13
+# db 13 (14, 15, ... for the other processes of a `pytest -n` run: each empties its own)
+REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 13 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
 
 
 def async_test(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:

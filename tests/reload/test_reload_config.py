@@ -63,7 +63,7 @@ def test_warnings_leave_the_server_serving(reload_app: ReloadFactory) -> None:
     for warning in ("reload.colour: unknown key, ignored",
                     "reload.plugins.http.depth: unknown key, ignored",
                     "reload.plugins.jobs: the jobs plugin is not running (no jobs section), nothing to reload",
-                    "reload.plugins.grpc: fastrr has no grpc plugin yet, nothing to reload",
+                    "reload.plugins.grpc: the grpc plugin is not running (no grpc section), nothing to reload",
                     "reload.plugins.kv: the kv plugin is not running (no kv section), nothing to reload",
                     "reload.plugins.lock: the lock plugin has no workers, nothing to reload"):
         assert warning in out, out

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,20 +99,21 @@ def _wait_listening(peer: Peer, timeout: float = 20.0) -> None:
     raise RuntimeError(f"{peer.name} did not answer within {timeout}s:\n{peer.log_tail()}")
 
 
-def start_fpm(base: Path) -> Peer:
-    """nginx in front of php-fpm as Debian sets them up: the stock fastcgi files, a PHP location."""
-    base.mkdir(parents=True)
-    for name in ("fastcgi_params", "fastcgi.conf", "snippets"):  # the snippet includes fastcgi.conf
-        (base / name).symlink_to(NGINX_ETC / name)
-    docroot = base / "www"
-    docroot.mkdir()
-    (docroot / "page.php").symlink_to(PAGE)
-    (docroot / "psr7.php").symlink_to(HERE / "psr7_fpm.php")  # the PSR-7 view of the same request
+def start_nginx_fpm(base: Path, name: str, root: Path, php_location: str, front: str = "", pool: str = "diff",
+                    env: dict[str, str] | None = None, max_body: str = "16m",
+                    ready: Callable[[Peer], None] | None = None) -> Peer:
+    """nginx in front of php-fpm as Debian sets them up (the stock fastcgi files, PHP through
+    snippets/fastcgi-php.conf) in `base`, serving `root`: `php_location` is the regex of the PHP
+    location, `front` a `location /` body for front-controller apps (try_files ...), `env` what
+    the fpm pool passes to PHP. `ready(peer)` waits until it answers (default: it accepts)."""
+    base.mkdir(parents=True, exist_ok=True)
+    for link in ("fastcgi_params", "fastcgi.conf", "snippets"):  # the snippet includes fastcgi.conf
+        (base / link).symlink_to(NGINX_ETC / link)
     sock, port = base / "fpm.sock", free_port()
     (base / "fpm.conf").write_text(
         f"[global]\npid = {base}/fpm.pid\nerror_log = {base}/fpm.log\ndaemonize = no\n"
-        f"[diff]\nlisten = {sock}\npm = static\npm.max_children = 2\nclear_env = yes\n"
-        "catch_workers_output = yes\n")
+        f"[{pool}]\nlisten = {sock}\npm = static\npm.max_children = 2\nclear_env = yes\n"
+        "catch_workers_output = yes\n" + "".join(f"env[{k}] = {v}\n" for k, v in (env or {}).items()))
     (base / "nginx.conf").write_text(
         f"worker_processes 1;\npid {base}/nginx.pid;\nerror_log {base}/nginx.log warn;\n"
         + ("user root;\n" if os.geteuid() == 0 else "")
@@ -120,10 +121,11 @@ def start_fpm(base: Path) -> Peer:
         "http {\n  access_log off;\n"
         f"  client_body_temp_path {base}/body; fastcgi_temp_path {base}/fcgi; proxy_temp_path {base}/proxy;\n"
         f"  uwsgi_temp_path {base}/uwsgi; scgi_temp_path {base}/scgi;\n"
-        "  client_max_body_size 16m;\n"
-        f"  server {{\n    listen 127.0.0.1:{port};\n    server_name {HOST};\n    root {docroot};\n"
+        f"  client_max_body_size {max_body};\n"
+        f"  server {{\n    listen 127.0.0.1:{port};\n    server_name {HOST};\n    root {root};\n"
         "    index index.php;\n"
-        "    location ~ \\.php(/|$) {\n"
+        + (f"    location / {{ {front}; }}\n" if front else "")
+        + f"    location ~ {php_location} {{\n"
         "      include snippets/fastcgi-php.conf;\n"
         f"      fastcgi_pass unix:{sock};\n"
         "    }\n  }\n}\n")
@@ -134,13 +136,22 @@ def start_fpm(base: Path) -> Peer:
                               str(base / "nginx.conf"), "-g", "daemon off;"],
                              stdout=(base / "nginx.out").open("wb"), stderr=subprocess.STDOUT,
                              stdin=subprocess.DEVNULL)
-    peer = Peer("nginx+php-fpm", port, [nginx, fpm], logs)
+    peer = Peer(name, port, [nginx, fpm], logs)
     try:
-        _wait_listening(peer)
+        (ready or _wait_listening)(peer)
     except BaseException:
         peer.stop()
         raise
     return peer
+
+
+def start_fpm(base: Path) -> Peer:
+    """The differential suite's nginx + php-fpm: page.php and psr7.php in a docroot of their own."""
+    docroot = base / "www"
+    docroot.mkdir(parents=True)
+    (docroot / "page.php").symlink_to(PAGE)
+    (docroot / "psr7.php").symlink_to(HERE / "psr7_fpm.php")  # the PSR-7 view of the same request
+    return start_nginx_fpm(base, "nginx+php-fpm", docroot, "\\.php(/|$)")
 
 
 def start_fastrr(base: Path, engine: str, psr7: bool = False) -> Peer:

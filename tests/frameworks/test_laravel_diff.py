@@ -118,7 +118,8 @@ CASES: list[Req] = [
 
 def normalise(answer: Answer) -> dict[str, Any]:
     """What may differ between two correct servers, replaced (php/README.md lists each reason):
-    encrypted cookie values (random IV) and the session id (random), cookie expiry dates (clock)."""
+    encrypted cookie values (random IV) and the session id (random), cookie expiry dates and
+    Max-Age to ±5 s (clock)."""
     headers = []
     for name, value in answer.headers:
         if name == "set-cookie":
@@ -126,7 +127,10 @@ def normalise(answer: Answer) -> dict[str, Any]:
             cname, _, cvalue = cookie.partition("=")
             if cname not in PLAIN_COOKIES:
                 cvalue = "<encrypted>"
-            value = f"{cname}={cvalue};" + re.sub(r"expires=[^;]*", "expires=<date>", attrs)
+            attrs = re.sub(r"expires=[^;]*", "expires=<date>", attrs)
+            # Max-Age is the expiry minus the clock: 7199 or 7200 as a second ticks over
+            attrs = re.sub(r"Max-Age=(\d+)", lambda m: f"Max-Age=~{round(int(m.group(1)) / 10) * 10}", attrs)
+            value = f"{cname}={cvalue};" + attrs
         headers.append((name, value))
     return {"status": answer.status, "headers": headers, "body": answer.body.decode("utf-8", "replace")}
 

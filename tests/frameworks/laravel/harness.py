@@ -4,8 +4,6 @@ differential suite's Peer). Each server gets its own storage directory (sessions
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, Server, ServerFactory, free_port
-from tests.differential.conftest import HOST, NGINX_ETC, PHP_INI, Peer, _binary
+from tests.conftest import ROOT, Server, ServerFactory
+from tests.differential.conftest import HOST, PHP_INI, Peer, _binary, start_nginx_fpm
 
 APP = Path(__file__).parent / "app"
 WORKER = ROOT / "php" / "bin" / "fastrr-laravel-worker"
@@ -59,43 +57,9 @@ def start_fastrr(factory: ServerFactory, storage: Path, workers: int = 1, log_le
 def start_fpm(base: Path, storage: Path) -> Peer:
     """nginx + php-fpm as a Laravel app is deployed on Debian: the app's public/ as root,
     `try_files $uri /index.php?$query_string`, PHP through snippets/fastcgi-php.conf."""
-    base.mkdir(parents=True)
-    for name in ("fastcgi_params", "fastcgi.conf", "snippets"):
-        (base / name).symlink_to(NGINX_ETC / name)
-    sock, port = base / "fpm.sock", free_port()
-    (base / "fpm.conf").write_text(
-        f"[global]\npid = {base}/fpm.pid\nerror_log = {base}/fpm.log\ndaemonize = no\n"
-        f"[laravel]\nlisten = {sock}\npm = static\npm.max_children = 2\nclear_env = yes\n"
-        f"catch_workers_output = yes\nenv[APP_STORAGE] = {storage}\n")
-    (base / "nginx.conf").write_text(
-        f"worker_processes 1;\npid {base}/nginx.pid;\nerror_log {base}/nginx.log warn;\n"
-        + ("user root;\n" if os.geteuid() == 0 else "")
-        + "events { worker_connections 256; }\n"
-        "http {\n  access_log off;\n"
-        f"  client_body_temp_path {base}/body; fastcgi_temp_path {base}/fcgi; proxy_temp_path {base}/proxy;\n"
-        f"  uwsgi_temp_path {base}/uwsgi; scgi_temp_path {base}/scgi;\n"
-        "  client_max_body_size 16m;\n"
-        f"  server {{\n    listen 127.0.0.1:{port};\n    server_name {HOST};\n    root {APP / 'public'};\n"
-        "    index index.php;\n"
-        "    location / { try_files $uri /index.php?$query_string; }\n"
-        "    location ~ \\.php$ {\n"
-        "      include snippets/fastcgi-php.conf;\n"
-        f"      fastcgi_pass unix:{sock};\n"
-        "    }\n  }\n}\n")
-    logs = [base / "fpm.log", base / "fpm.out", base / "nginx.log", base / "nginx.out"]
-    fpm = subprocess.Popen([_binary("php-fpm8.2"), "-F", "-R", "-y", str(base / "fpm.conf"), "-c", str(PHP_INI)],
-                           stdout=(base / "fpm.out").open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    nginx = subprocess.Popen([_binary("nginx"), "-p", str(base), "-e", str(base / "nginx.log"), "-c",
-                              str(base / "nginx.conf"), "-g", "daemon off;"],
-                             stdout=(base / "nginx.out").open("wb"), stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL)
-    peer = Peer("nginx+php-fpm (Laravel)", port, [nginx, fpm], logs)
-    try:
-        wait_answering(peer)
-    except BaseException:
-        peer.stop()
-        raise
-    return peer
+    return start_nginx_fpm(base, "nginx+php-fpm (Laravel)", APP / "public", "\\.php$", pool="laravel",
+                           front="try_files $uri /index.php?$query_string", env={"APP_STORAGE": str(storage)},
+                           ready=wait_answering)
 
 
 def wait_answering(peer: Peer, timeout: float = 20.0) -> None:

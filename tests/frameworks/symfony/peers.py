@@ -8,14 +8,13 @@ configure nginx."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import ServerFactory, free_port
-from tests.differential.conftest import HOST, NGINX_ETC, PHP_INI, Peer, _binary
+from tests.conftest import ServerFactory
+from tests.differential.conftest import HOST, PHP_INI, Peer, _binary, start_nginx_fpm
 
 APP = Path(__file__).resolve().parent / "app"
 FRONT = APP / "public" / "index.php"
@@ -66,42 +65,9 @@ def wait_ok(port: int, timeout: float = 30.0, procs: list[subprocess.Popen[bytes
 
 def start_fpm(base: Path) -> Peer:
     """nginx + php-fpm serving app/public through index.php, env as the fastrr side gets it."""
-    base.mkdir(parents=True)
-    for name in ("fastcgi_params", "fastcgi.conf", "snippets"):
-        (base / name).symlink_to(NGINX_ETC / name)
     var_dir = base / "var"
-    var_dir.mkdir()
-    sock, port = base / "fpm.sock", free_port()
-    env = {**APP_ENV, "APP_VAR_DIR": str(var_dir)}
-    (base / "fpm.conf").write_text(
-        f"[global]\npid = {base}/fpm.pid\nerror_log = {base}/fpm.log\ndaemonize = no\n"
-        f"[symfony]\nlisten = {sock}\npm = static\npm.max_children = 2\nclear_env = yes\n"
-        "catch_workers_output = yes\n" + "".join(f"env[{k}] = {v}\n" for k, v in env.items()))
-    (base / "nginx.conf").write_text(
-        f"worker_processes 1;\npid {base}/nginx.pid;\nerror_log {base}/nginx.log warn;\n"
-        + ("user root;\n" if os.geteuid() == 0 else "")
-        + "events { worker_connections 256; }\n"
-        "http {\n  access_log off;\n"
-        f"  client_body_temp_path {base}/body; fastcgi_temp_path {base}/fcgi; proxy_temp_path {base}/proxy;\n"
-        f"  uwsgi_temp_path {base}/uwsgi; scgi_temp_path {base}/scgi;\n"
-        "  client_max_body_size 32m;\n"
-        f"  server {{\n    listen 127.0.0.1:{port};\n    server_name {HOST};\n    root {APP / 'public'};\n"
-        "    location / { try_files $uri /index.php$is_args$args; }\n"
-        "    location ~ ^/index\\.php(/|$) {\n"
-        "      include snippets/fastcgi-php.conf;\n"
-        f"      fastcgi_pass unix:{sock};\n"
-        "    }\n  }\n}\n")
-    logs = [base / "fpm.log", base / "fpm.out", base / "nginx.log", base / "nginx.out"]
-    fpm = subprocess.Popen([_binary("php-fpm8.2"), "-F", "-R", "-y", str(base / "fpm.conf"), "-c", str(PHP_INI)],
-                           stdout=(base / "fpm.out").open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    nginx = subprocess.Popen([_binary("nginx"), "-p", str(base), "-e", str(base / "nginx.log"), "-c",
-                              str(base / "nginx.conf"), "-g", "daemon off;"],
-                             stdout=(base / "nginx.out").open("wb"), stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL)
-    peer = Peer("nginx+php-fpm", port, [nginx, fpm], logs)
-    try:
-        wait_ok(port, procs=[nginx, fpm])
-    except BaseException:
-        peer.stop()
-        raise
-    return peer
+    var_dir.mkdir(parents=True)
+    return start_nginx_fpm(base, "nginx+php-fpm", APP / "public", "^/index\\.php(/|$)", pool="symfony",
+                           front="try_files $uri /index.php$is_args$args", max_body="32m",
+                           env={**APP_ENV, "APP_VAR_DIR": str(var_dir)},
+                           ready=lambda peer: wait_ok(peer.port, procs=peer.procs))

@@ -367,7 +367,10 @@ def test_ttl_replacement_is_warm(fastrr, workers):
           f"workers seen={len(load.pids)}")
     assert not load.errors, load.errors[:5]
     assert set(load.statuses) == {200}, load.statuses
-    assert max(load.latencies) < boot / 2, load.summary()
+    # With back-to-back clients a cold replacement makes the request in flight wait the whole
+    # boot (≥ 0.4 s); below 0.85 of it, no request did. (Not boot / 2: on a loaded 2-core
+    # machine, as when `make test` runs two test processes, a 0.2 s scheduling pause happens.)
+    assert max(load.latencies) < boot * 0.85, load.summary()
     assert len(load.pids) >= workers + 3 and set(load.pids) - first  # several recycles happened
     assert max(counts) <= workers + 1, Counter(counts)
     assert stats(address)["recycled"]["ttlReached"] >= 3

@@ -83,14 +83,15 @@ def _binary(name: str) -> str:
     return path
 
 
-def _wait_listening(peer: Peer, timeout: float = 20.0) -> None:
+def wait_answering(peer: Peer, path: str = "/page.php", timeout: float = 20.0) -> None:
+    """Until GET `path` answers 200 (a peer process that exits fails at once)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for proc in peer.procs:
             if proc.poll() is not None:
                 raise RuntimeError(f"{peer.name} exited with {proc.returncode}:\n{peer.log_tail()}")
         try:
-            answer = peer.send(f"GET /page.php HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode())
+            answer = peer.send(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode())
             if answer.status == 200:
                 return
         except OSError:
@@ -138,7 +139,7 @@ def start_nginx_fpm(base: Path, name: str, root: Path, php_location: str, front:
                              stdin=subprocess.DEVNULL)
     peer = Peer(name, port, [nginx, fpm], logs)
     try:
-        (ready or _wait_listening)(peer)
+        (ready or wait_answering)(peer)
     except BaseException:
         peer.stop()
         raise
@@ -173,7 +174,7 @@ def start_fastrr(base: Path, engine: str, psr7: bool = False) -> Peer:
                             stdout=out.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(ROOT))
     peer = Peer(f"fastrr {'PSR7Worker' if psr7 else 'SuperglobalsWorker'} ({engine} engine)", port, [proc], [out])
     try:
-        _wait_listening(peer)
+        wait_answering(peer)
     except BaseException:
         peer.stop()
         raise

@@ -400,6 +400,19 @@ final class SuperglobalsWorker
     }
 
     /**
+     * The error that is ending the process, when a shutdown function runs because of one
+     * (a fatal error, not exit()): error_get_last() if it is of a fatal kind, else null.
+     *
+     * @return array{type: int, message: string, file: string, line: int}|null
+     */
+    public static function fatalError(): ?array
+    {
+        $error = \error_get_last();
+        $fatal = \E_ERROR | \E_PARSE | \E_CORE_ERROR | \E_COMPILE_ERROR | \E_USER_ERROR | \E_RECOVERABLE_ERROR;
+        return $error !== null && ($error['type'] & $fatal) !== 0 ? $error : null;
+    }
+
+    /**
      * exit()/die() or a fatal error during a request: answer it before the process ends.
      */
     private function onShutdown(): void
@@ -409,10 +422,9 @@ final class SuperglobalsWorker
         }
         $this->inRequest = false;
         $body = $this->takeOutput();
-        $error = \error_get_last();
-        $fatal = \E_ERROR | \E_PARSE | \E_CORE_ERROR | \E_COMPILE_ERROR | \E_USER_ERROR | \E_RECOVERABLE_ERROR;
+        $error = self::fatalError();
         try {
-            if ($error !== null && ($error['type'] & $fatal) !== 0) {
+            if ($error !== null) {
                 Worker::log(\sprintf(
                     'fastrr: fatal error during a request (answered 500, the worker exits): %s in %s:%d',
                     $error['message'],

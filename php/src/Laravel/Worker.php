@@ -330,10 +330,9 @@ final class Worker
         }
         $this->inRequest = false;
         $body = $this->takeOutput();
-        $error = \error_get_last();
-        $fatal = \E_ERROR | \E_PARSE | \E_CORE_ERROR | \E_COMPILE_ERROR | \E_USER_ERROR | \E_RECOVERABLE_ERROR;
+        $error = SuperglobalsWorker::fatalError();
         try {
-            if ($error !== null && ($error['type'] & $fatal) !== 0) {
+            if ($error !== null) {
                 FastrrWorker::log(\sprintf(
                     'fastrr: fatal error during a Laravel request (answered 500, the worker exits): %s in %s:%d',
                     $error['message'],

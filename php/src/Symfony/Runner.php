@@ -7,6 +7,7 @@ namespace Fastrr\Symfony;
 use Fastrr\Http\HttpWorker;
 use Fastrr\Http\PSR7Worker;
 use Fastrr\Http\Request as FastrrRequest;
+use Fastrr\Http\SuperglobalsWorker;
 use Fastrr\Relay\RelayException;
 use Fastrr\StreamStoppedException;
 use Fastrr\Worker;
@@ -447,12 +448,10 @@ final class Runner implements RunnerInterface
         while (\ob_get_level() >= $this->level && $this->level > 0) {
             $out = (string)\ob_get_clean() . $out;
         }
-        $error = \error_get_last();
-        $fatalTypes = \E_ERROR | \E_CORE_ERROR | \E_COMPILE_ERROR | \E_USER_ERROR;
-        $fatal = $error !== null && ($error['type'] & $fatalTypes) !== 0;
+        $error = SuperglobalsWorker::fatalError();
         $worker = $this->http->getWorker();
         try {
-            if ($fatal) {
+            if ($error !== null) {
                 Worker::log('fastrr: fatal error during the request (answered 500): ' . $error['message']);
                 $this->http->respond(500, self::ERROR_BODY, ['Content-Type' => ['text/plain; charset=utf-8']]);
             } else {

@@ -4,7 +4,6 @@ differential suite's Peer). Each server gets its own storage directory (sessions
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, Server, ServerFactory
-from tests.differential.conftest import HOST, PHP_INI, Peer, _binary, start_nginx_fpm
+from tests.differential.conftest import PHP_INI, Peer, _binary, start_nginx_fpm, wait_answering
 
 APP = Path(__file__).parent / "app"
 WORKER = ROOT / "php" / "bin" / "fastrr-laravel-worker"
@@ -59,23 +58,7 @@ def start_fpm(base: Path, storage: Path) -> Peer:
     `try_files $uri /index.php?$query_string`, PHP through snippets/fastcgi-php.conf."""
     return start_nginx_fpm(base, "nginx+php-fpm (Laravel)", APP / "public", "\\.php$", pool="laravel",
                            front="try_files $uri /index.php?$query_string", env={"APP_STORAGE": str(storage)},
-                           ready=wait_answering)
-
-
-def wait_answering(peer: Peer, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for proc in peer.procs:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{peer.name} exited with {proc.returncode}:\n{peer.log_tail()}")
-        try:
-            answer = peer.send(f"GET / HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode())
-            if answer.status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{peer.name} did not answer within {timeout}s:\n{peer.log_tail()}")
+                           ready=lambda peer: wait_answering(peer, "/"))
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,11 @@ configure nginx."""
 
 from __future__ import annotations
 
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import ServerFactory
-from tests.differential.conftest import HOST, PHP_INI, Peer, _binary, start_nginx_fpm
+from tests.differential.conftest import PHP_INI, Peer, _binary, start_nginx_fpm, wait_answering
 
 APP = Path(__file__).resolve().parent / "app"
 FRONT = APP / "public" / "index.php"
@@ -43,24 +41,9 @@ def fastrr_peer(factory: ServerFactory, var_dir: Path) -> Peer:
     return Peer("fastrr (Fastrr\\Symfony\\Runtime)", server.port, [server.proc], [server.out_path, server.err_path])
 
 
-def wait_ok(port: int, timeout: float = 30.0, procs: list[subprocess.Popen[bytes]] | None = None) -> None:
+def wait_ok(port: int, timeout: float = 30.0) -> None:
     """Until GET / answers 200 (the first request may build the container cache)."""
-    peer = Peer("probe", port, procs or [], [])
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        for proc in procs or []:
-            if proc.poll() is not None:
-                raise RuntimeError(f"a server process exited with {proc.returncode}")
-        try:
-            answer = peer.send(f"GET / HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode())
-            if answer.status == 200:
-                return
-            last = answer.status
-        except OSError as exc:
-            last = exc
-        time.sleep(0.1)
-    raise RuntimeError(f"the Symfony app on port {port} did not answer 200 within {timeout}s (last: {last})")
+    wait_answering(Peer(f"the Symfony app on port {port}", port, [], []), "/", timeout)
 
 
 def start_fpm(base: Path) -> Peer:
@@ -70,4 +53,4 @@ def start_fpm(base: Path) -> Peer:
     return start_nginx_fpm(base, "nginx+php-fpm", APP / "public", "^/index\\.php(/|$)", pool="symfony",
                            front="try_files $uri /index.php$is_args$args", max_body="32m",
                            env={**APP_ENV, "APP_VAR_DIR": str(var_dir)},
-                           ready=lambda peer: wait_ok(peer.port, procs=peer.procs))
+                           ready=lambda peer: wait_answering(peer, "/", 30.0))

@@ -1,8 +1,8 @@
 """Fixtures for the grpc plugin: code generated at test time, a real `fastrr serve`
-with PHP grpc workers (tests/grpc/app/worker.php), and grpcio clients.
+with PHP grpc workers (bench/apps/grpc/worker.php), and grpcio clients.
 
 Nothing generated is committed: once per session protoc (grpcio-tools) writes
-the Python messages and stubs of tests/grpc/protos, and Debian's protoc the PHP
+the Python messages and stubs of bench/apps/grpc/protos, and Debian's protoc the PHP
 messages, into a temp directory.
 """
 
@@ -27,8 +27,9 @@ import yaml
 from tests.conftest import ROOT, Server, ServerFactory, free_port
 
 HERE = Path(__file__).resolve().parent
-PROTOS = HERE / "protos"
-WORKER = HERE / "app" / "worker.php"
+APP = HERE.parents[1] / "bench" / "apps" / "grpc"  # shared with `fastrr bench --apps grpc`
+PROTOS = APP / "protos"
+WORKER = APP / "worker.php"
 
 
 @dataclass

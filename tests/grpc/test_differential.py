@@ -14,7 +14,7 @@ import pytest
 
 from tests.grpc.conftest import Generated, GrpcServer
 
-# The values EchoService::Make builds in PHP (tests/grpc/app/EchoService.php).
+# The values EchoService::Make builds in PHP (bench/apps/grpc/EchoService.php).
 RICH_VALUES: dict[str, Any] = {
     "i32": -7, "i64": -9000000000, "u32": 4000000000, "u64": 2**63 - 1, "s32": -300, "s64": -70000000000,
     "f32": 123456, "f64": 1234567890123, "sf32": -42, "sf64": -4242424242, "flag": True, "fl": 1.5,

@@ -1,6 +1,6 @@
 <?php
 // The test service, written against roadrunner-php/grpc's names only: what
-// each rpc does is in tests/grpc/protos/echo.proto.
+// each rpc does is in bench/apps/grpc/protos/echo.proto.
 
 declare(strict_types=1);
 
@@ -74,7 +74,7 @@ final class EchoService implements EchoInterface
 
     public function Make(GRPC\ContextInterface $ctx, Message $in): Rich
     {
-        // The same values as RICH_VALUES in tests/grpc/test_grpc.py.
+        // The same values as RICH_VALUES in tests/grpc/test_differential.py.
         $inner = new Message();
         $inner->setMsg('inner');
         $inner->setSleepMs(-5);

@@ -1,5 +1,5 @@
 <?php
-// The grpc worker of tests/grpc: fastrr's PHP library, Debian's protobuf
+// The grpc worker of tests/grpc and `fastrr bench --apps grpc`: fastrr's PHP library, Debian's protobuf
 // runtime, the messages protoc generated at test time ($GRPC_GEN), and a
 // service written for roadrunner-php/grpc.
 

@@ -1,5 +1,5 @@
 <?php
-// The service interface of tests/grpc/protos/echo.proto, written by hand the
+// The service interface of bench/apps/grpc/protos/echo.proto, written by hand the
 // way roadrunner-server/grpc's protoc-gen-php-grpc generates one (that plugin
 // is not installable here): RoadRunner's namespace, NAME = "<package>.<Service>",
 // one method per rpc (but Missing, as if generated before that rpc was

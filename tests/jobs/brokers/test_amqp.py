@@ -244,11 +244,12 @@ def test_a_long_job_is_not_redelivered_while_it_runs(jobs: JobsFactory, names: N
     two = jobs.start(cfg, log=jobs.tmp_path / "two.log")
     [slow] = one.push("p", "sleep", payloads=[b'{"ms": 5000}'])
     _wait(lambda: len(one.received()) + len(two.received()) == 1, what="the slow job to start")
-    time.sleep(6)
+    # Until the job has finished (both instances idle): a redelivery meanwhile would have
+    # started it a second time, on either instance.
+    one.wait_idle(timeout=30)
+    two.wait_idle(timeout=30)
     rows = one.received() + two.received()
     assert [r["id"] for r in rows] == [slow]
-    one.wait_idle()
-    two.wait_idle()
 
 
 def test_two_instances_share_a_queue(jobs: JobsFactory, names: Names) -> None:

@@ -19,6 +19,10 @@ int fr_engine_init(PyObject *module);
 PyObject *fr_py_form_json(PyObject *m, PyObject *arg);
 /* --- end C HTTP engine --- */
 
+/* --- broadcast fan-out (fanout.c) --- */
+PyObject *fr_py_send_all(PyObject *m, PyObject *const *args, Py_ssize_t nargs);
+/* --- end broadcast fan-out --- */
+
 static PyMethodDef core_methods[] = {
     {"crc32", (PyCFunction)fr_py_crc32, METH_O,
      "crc32(data) -> int\n\nCRC-32/IEEE of data (same as zlib.crc32)."},
@@ -61,6 +65,10 @@ static PyMethodDef core_methods[] = {
      "_form_json(body) -> bytes\n\nThe engine's urlencoded-form encoder (tests only): the JSON "
      "data tree, or ValueError(reason) for a form the engine answers with 400."},
     /* --- end C HTTP engine --- */
+    {"send_all", (PyCFunction)(void (*)(void))fr_py_send_all, METH_FASTCALL,
+     "send_all(fds, data) -> list[tuple[int, int, int]]\n\nsend() data to every socket in fds "
+     "(non-blocking, GIL released); returns (index, bytes sent, errno) for each that did not take "
+     "all of it."},
     {NULL, NULL, 0, NULL},
 };
 

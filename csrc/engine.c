@@ -12,6 +12,7 @@
  *   .stop_accepting(), .abort_connections(), .stats() -> dict
  *   .upload_go/ack/done/fail/release(token, ...)   answers to a multipart body
  *   .static_serve/miss/abort(token, ...)   answers to a static event (not waited for)
+ *   detach_paths=[b"/ws", ...]      such GETs become "detach" events: the socket goes to Python
  *   .poll_events() -> list[tuple]    see fastrr/http/engine_pool.py
  *   .close() -> list[tuple]          stops the thread; returns the last events
  */
@@ -66,6 +67,10 @@ static void engine_free(fe_engine *e)
     free(e->cfg.static_root);
     free(e->cfg.static_forbid);
     free(e->cfg.static_allow);
+    free(e->cfg.detach);
+    free(e->rscratch);
+    fe_pool_free(&e->heads);
+    fe_pool_free(&e->frames);
     free(e->free_stack);
     free(e->metrics);
     pthread_mutex_destroy(&e->mu);
@@ -121,6 +126,7 @@ static PyObject *field_value(const fe_field *f)
     case FE_F_FLOAT: return PyFloat_FromDouble(f->d);
     case FE_F_UTF8: return PyUnicode_DecodeUTF8(f->s, (Py_ssize_t)f->n, "replace");
     case FE_F_LATIN1: return PyUnicode_DecodeLatin1(f->s, (Py_ssize_t)f->n, NULL);
+    case FE_F_BYTES: return PyBytes_FromStringAndSize(f->s, (Py_ssize_t)f->n);
     default: Py_RETURN_NONE;
     }
 }
@@ -142,9 +148,10 @@ static PyObject *fields_dict(const fe_event *ev)
     return d;
 }
 
-/* A "static" event's request: a real fastrr._core.Request made from the
- * engine's RequestObject-shaped copy (same layout, no Python objects in it). */
-static PyObject *static_request(const fe_event *ev)
+/* A "static" or "detach" event's request: a real fastrr._core.Request made
+ * from the engine's RequestObject-shaped copy (same layout, no Python objects
+ * in it). */
+static PyObject *event_request(const fe_event *ev)
 {
     size_t fixed = offsetof(RequestObject, hdrs), from = offsetof(RequestObject, head_len);
     if (ev->msg == NULL || ev->msg_len < fixed)
@@ -179,7 +186,12 @@ static PyObject *event_tuple(const fe_event *ev)
         return Py_BuildValue("(sLy#)", "upload_data", ev->id, ev->msg ? ev->msg : "", (Py_ssize_t)ev->msg_len);
     case FE_EV_UPLOAD_END: return Py_BuildValue("(sL)", "upload_end", ev->id);
     case FE_EV_UPLOAD_DROP: return Py_BuildValue("(sL)", "upload_drop", ev->id);
-    case FE_EV_STATIC: return Py_BuildValue("(sLN)", "static", ev->id, static_request(ev));
+    case FE_EV_STATIC: return Py_BuildValue("(sLN)", "static", ev->id, event_request(ev));
+    case FE_EV_DETACH:
+        if (ev->nfields != 1 || ev->fields[0].kind != FE_F_BYTES)
+            return Py_BuildValue("(si)", "unknown", ev->type); /* cannot happen (engine_loop.c) */
+        return Py_BuildValue("(sLNy#)", "detach", ev->id, event_request(ev), ev->fields[0].s,
+                             (Py_ssize_t)ev->fields[0].n);
     case FE_EV_LEAK_TREND:
         if ((d = fields_dict(ev)) == NULL)
             return NULL;
@@ -215,9 +227,11 @@ static PyObject *take_events(fe_engine *e)
             PyObject *t = event_tuple(ev);
             if (t == NULL || PyList_Append(list, t) < 0)
                 Py_CLEAR(list);
+            else
+                ev->fd_owned = 0; /* a detach event's fd is the caller's from here on */
             Py_XDECREF(t);
         }
-        fe_event_free(ev);
+        fe_event_free(ev); /* closes the fd of a detach event that did not reach the list */
     }
     return list;
 }
@@ -313,6 +327,72 @@ static int ext_list(PyObject *seq_obj, char **out, size_t *count)
     return 0;
 }
 
+/* detach_paths: a sequence of non-empty bytes -> cfg.detach (one allocation:
+ * the spans, then the bytes). At most FE_MAX_DETACH paths, each at most
+ * 8 KiB (a request target longer than that is no WebSocket endpoint). */
+#define FE_MAX_DETACH 256
+static int detach_config(PyObject *obj, fe_config *c)
+{
+    if (obj == NULL || obj == Py_None)
+        return 0;
+    if (PyBytes_Check(obj) || PyByteArray_Check(obj) || PyUnicode_Check(obj)) {
+        PyErr_SetString(PyExc_TypeError, "detach_paths must be a sequence of bytes, not one string");
+        return -1;
+    }
+    PyObject *seq = PySequence_Fast(obj, "detach_paths must be a sequence of bytes");
+    if (seq == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    size_t total = 0;
+    if (n > FE_MAX_DETACH) {
+        PyErr_Format(PyExc_ValueError, "detach_paths: at most %d paths", FE_MAX_DETACH);
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *p = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyBytes_Check(p)) {
+            PyErr_Format(PyExc_TypeError, "detach_paths[%zd] must be bytes, not %.100s", i,
+                         Py_TYPE(p)->tp_name);
+            goto fail;
+        }
+        Py_ssize_t len = PyBytes_GET_SIZE(p);
+        if (len == 0 || len > 8192) {
+            PyErr_Format(PyExc_ValueError, "detach_paths[%zd] must be 1..8192 bytes long", i);
+            goto fail;
+        }
+        total += (size_t)len;
+    }
+    if (n == 0) {
+        Py_DECREF(seq);
+        return 0;
+    }
+    c->detach = malloc((size_t)n * sizeof(*c->detach) + total);
+    if (c->detach == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    unsigned char *bytes = (unsigned char *)(c->detach + n);
+    c->detach_min = SIZE_MAX;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *p = PySequence_Fast_GET_ITEM(seq, i);
+        size_t len = (size_t)PyBytes_GET_SIZE(p);
+        memcpy(bytes, PyBytes_AS_STRING(p), len);
+        c->detach[i].p = bytes;
+        c->detach[i].n = len;
+        bytes += len;
+        if (len < c->detach_min)
+            c->detach_min = len;
+        if (len > c->detach_max)
+            c->detach_max = len;
+    }
+    c->ndetach = (size_t)n;
+    Py_DECREF(seq);
+    return 0;
+fail:
+    Py_DECREF(seq);
+    return -1;
+}
+
 static int Engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"listen_fd",       "max_header_size",  "max_body",
@@ -323,7 +403,7 @@ static int Engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
                              "access_log",       "max_stop_retries", "pipeline_limit",
                              "max_worker_memory", "proto", "log_fds", "log_encoding",
                              "static_dir", "static_forbid", "static_allow", "metrics",
-                             "leak_window", "leak_min_climb", "leak_horizon", NULL};
+                             "leak_window", "leak_min_climb", "leak_horizon", "detach_paths", NULL};
     int listen_fd = -1;
     Py_ssize_t max_header = 64 * 1024;
     unsigned long long max_body = 1000ull << 20, max_mem = 0;
@@ -334,19 +414,20 @@ static int Engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
     long long leak_window = 0, leak_horizon = 0;
     unsigned long long leak_min_climb = 0;
     PyObject *log_fds = NULL, *static_dir = NULL, *static_forbid = NULL, *static_allow = NULL;
+    PyObject *detach_paths = NULL;
     const char *log_encoding = "console";
     Py_ssize_t pipeline = 1 << 20;
     if (self->e != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Engine.__init__ called twice");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|i$nKLddddddLippiiinKpOsOOOpLKL:Engine", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|i$nKLddddddLippiiinKpOsOOOpLKLO:Engine", kwlist,
                                      &listen_fd, &max_header, &max_body, &max_mb, &read_t, &idle_t,
                                      &alloc_t, &exec_ttl, &linger, &doomed, &max_queue, &code,
                                      &debug, &raw_body, &log_level, &access_log, &retries,
                                      &pipeline, &max_mem, &proto, &log_fds, &log_encoding,
                                      &static_dir, &static_forbid, &static_allow, &metrics,
-                                     &leak_window, &leak_min_climb, &leak_horizon))
+                                     &leak_window, &leak_min_climb, &leak_horizon, &detach_paths))
         return -1;
     if (leak_window < 0 || leak_window > 1000000 || leak_horizon < 0) {
         PyErr_SetString(PyExc_ValueError, "leak_window must be in 0..1000000, leak_horizon >= 0");
@@ -387,6 +468,11 @@ static int Engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
     e->epfd = e->cmd_fd = e->event_fd = e->listen_fd = -1;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
+    if ((e->rscratch = malloc(FE_READ_SCRATCH)) == NULL) {
+        engine_free(e);
+        PyErr_NoMemory();
+        return -1;
+    }
     fe_config *c = &e->cfg;
     c->max_header_size = (size_t)max_header;
     c->max_body = max_body;
@@ -423,6 +509,10 @@ static int Engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
         (static_config(static_dir, &c->static_root, &c->static_root_len) < 0 ||
          ext_list(static_forbid, &c->static_forbid, &c->static_nforbid) < 0 ||
          ext_list(static_allow, &c->static_allow, &c->static_nallow) < 0)) {
+        engine_free(e);
+        return -1;
+    }
+    if (detach_config(detach_paths, c) < 0) {
         engine_free(e);
         return -1;
     }
@@ -770,9 +860,12 @@ static PyObject *Engine_stats(EngineObject *self, PyObject *unused)
     free(st.workers);
     if (workers == NULL)
         return NULL;
-    return Py_BuildValue("{sLsLsLsLsLsN}", "connections", st.connections, "in_flight", st.in_flight,
-                         "queued", st.queued, "accepted", st.accepted, "requests", st.requests,
-                         "workers", workers);
+    return Py_BuildValue("{sLsLsLsLsLsLsLsLsLsLsNsn}", "connections", st.connections, "in_flight",
+                         st.in_flight, "queued", st.queued, "accepted", st.accepted, "requests",
+                         st.requests, "detached", st.detached, "conn_allocs", st.conn_allocs,
+                         "conn_buffer_bytes", st.conn_buffer_bytes, "pool_bytes", st.pool_bytes,
+                         "trims", st.trims, "workers", workers,
+                         "conn_struct_bytes", (Py_ssize_t)sizeof(fe_conn));
 }
 
 /* metrics() -> None (not counting) or {"requests": {status: (count, sum, [buckets])},

@@ -62,6 +62,13 @@ typedef struct {
     size_t static_root_len;
     char *static_forbid, *static_allow;
     size_t static_nforbid, static_nallow;
+    /* detach_paths (engine_pool.py): a GET without a body whose path (the
+     * target before '?', exact bytes) is one of these is handed to Python
+     * as a "detach" event instead of going to PHP. ndetach 0: off, and the
+     * check is skipped; the lengths bound it before any memcmp. One
+     * allocation: the spans, then the bytes they point to. */
+    struct fe_span { const unsigned char *p; size_t n; } *detach;
+    size_t ndetach, detach_min, detach_max;
 } fe_config;
 
 /* ------------------------------------------------------------------ events */
@@ -84,9 +91,11 @@ enum {
                              there; answer static_serve / static_miss / static_abort */
     FE_EV_LEAK_TREND,     /* id, fields rate (bytes/request), rss, left (requests to the
                              limit): its RSS climbs steadily; the worker keeps serving */
+    FE_EV_DETACH,         /* id = a dup of the client socket (fd_owned), msg = a RequestObject
+                             block, field 0 = the bytes read after the head (FE_F_BYTES) */
 };
 
-enum { FE_F_INT, FE_F_FLOAT, FE_F_UTF8, FE_F_LATIN1, FE_F_NONE };
+enum { FE_F_INT, FE_F_FLOAT, FE_F_UTF8, FE_F_LATIN1, FE_F_NONE, FE_F_BYTES };
 
 #define FE_MAX_FIELDS 12
 
@@ -109,6 +118,8 @@ typedef struct fe_event {
     int io;           /* FAILED: the relay broke (not a protocol error) */
     int busy;         /* FAILED: a request was on the worker */
     long long execs;  /* FAILED: requests the worker had completed */
+    int fd_owned;     /* DETACH: id is an fd this event owns until Python took it
+                         (fe_event_free closes it otherwise) */
     int nfields;
     fe_field fields[FE_MAX_FIELDS];
 } fe_event;
@@ -163,7 +174,11 @@ typedef struct {
 extern const double fe_metric_bounds[FE_METRIC_BOUNDS];
 
 typedef struct {
-    long long connections, in_flight, queued, accepted, requests;
+    long long connections, in_flight, queued, accepted, requests, detached;
+    long long conn_allocs;        /* fe_conn structs alive (open or waiting for their job) */
+    long long conn_buffer_bytes;  /* capacity of the open connections' own buffers */
+    long long pool_bytes;         /* request buffers kept for the next requests (bounded) */
+    long long trims;              /* memory given back after a burst of closes */
     size_t nworkers;
     fe_worker_stat *workers; /* malloc, freed by the caller */
 } fe_stats;
@@ -247,7 +262,7 @@ typedef struct fe_conn {
     unsigned busy : 1, closed : 1, lingering : 1, processing : 1, paused_reading : 1,
         write_paused : 1, stream_started : 1, stop_sent : 1, close_after_flush : 1,
         shut_after_flush : 1, fd_closed : 1, dead : 1, upload_paused : 1, continue_pending : 1,
-        hold_output : 1;
+        hold_output : 1, detaching : 1, rbuf_shared : 1;
 } fe_conn;
 
 enum { FE_UP_NONE = 0, FE_UP_WAIT_GO, FE_UP_STREAM, FE_UP_WAIT_DONE, FE_UP_READY };
@@ -305,6 +320,18 @@ typedef struct {
     fr_buf run;     /* one percent-decoded ASCII run */
 } fe_form_scratch;
 
+/* Bounded stacks of request buffers (engine_loop.c pool_take / pool_give). */
+#define FE_POOL_SIZE 256
+#define FE_POOL_MAX_CAP (16 * 1024)
+typedef struct {
+    fr_buf b[FE_POOL_SIZE];
+    size_t n;
+} fe_bufpool;
+
+/* The read scratch every connection reads into when it keeps no input of
+ * its own (engine_loop.c conn_readable): its size is what one recv takes. */
+#define FE_READ_SCRATCH (64 * 1024)
+
 typedef struct fe_engine {
     fe_config cfg;
     int epfd, cmd_fd, event_fd, listen_fd;
@@ -321,6 +348,10 @@ typedef struct fe_engine {
     fe_conn *conns;           /* list of all connections */
     fe_conn *queue_head, *queue_tail;
     long long nconns, nqueued, in_flight, accepted, requests, ndoomed;
+    long long detached;    /* connections handed to Python (detach_paths) */
+    long long conn_allocs; /* fe_conn structs alive: calloc'd at accept, freed in free_dead */
+    long long conn_peak;   /* most connections open since the last trim_after_burst */
+    long long trims;       /* trim_after_burst calls */
     fe_worker *workers, *workers_tail;
     fe_worker **free_stack;
     size_t nfree, free_cap;
@@ -336,6 +367,8 @@ typedef struct fe_engine {
     fr_buf st_path, st_dec;   /* the file path being checked */
     double next_tick, next_conn_check, accept_resume;
     /* scratch */
+    unsigned char *rscratch; /* FE_READ_SCRATCH bytes, lent to one connection at a time */
+    fe_bufpool heads, frames; /* request head blocks, worker frames not in use */
     fr_head head;
     fr_resp_scratch resp;
     fr_buf out;  /* a response head / error response being built */
@@ -350,6 +383,16 @@ typedef struct fe_engine {
 
 /* engine_loop.c */
 void *fe_thread_main(void *arg);
+
+/* engine_mem.c: what connections keep, and giving memory back. */
+#define FE_TRIM_AFTER 1024 /* closes since the peak before fe_trim_after_burst looks */
+void fe_pool_take(fe_bufpool *p, fr_buf *b);
+void fe_pool_give(fe_bufpool *p, fr_buf *b);
+size_t fe_pool_bytes(const fe_bufpool *p);
+void fe_pool_free(fe_bufpool *p);
+size_t fe_conn_buffer_bytes(const fe_conn *c);
+size_t fe_conn_release_buffers(fe_conn *c);
+void fe_trim_after_burst(fe_engine *e);
 double fe_wall(void); /* time.time() */
 /* engine_log.c: format and write the access line of c's request. 0 / -1. */
 int fe_write_access_line(fe_engine *e, fe_conn *c);

@@ -13,7 +13,12 @@
  *  - a connection lives until its socket is closed AND no worker job refers
  *    to it (a request keeps running on its worker after the client left);
  *  - worker fds are our own dups: Python closing its copies can never
- *    make us write into an fd number that was reused.
+ *    make us write into an fd number that was reused;
+ *  - an idle connection owns no buffer: its reads borrow e->rscratch for
+ *    one readable event (conn_readable), its request buffers come from
+ *    bounded pools for one request (engine_mem.c), the rest goes with the
+ *    connection scan (fe_conn_release_buffers); see csrc/README.md,
+ *    "Connection memory".
  */
 #include "engine.h"
 
@@ -107,6 +112,8 @@ fe_event *fe_event_new(int type)
 
 void fe_event_free(fe_event *ev)
 {
+    if (ev->fd_owned) /* a detach event Python never took: nobody else will close it */
+        close((int)ev->id);
     for (int i = 0; i < ev->nfields; i++)
         free(ev->fields[i].s);
     free(ev->msg);
@@ -254,6 +261,56 @@ static int rbuf_reserve(unsigned char **buf, size_t *pos, size_t *len, size_t *c
     return 0;
 }
 
+/* A connection's input buffer. An idle connection has none (rbuf NULL):
+ * conn_readable lends it the engine's read scratch (rbuf_shared) for its
+ * reads, and takes it back at the end of the event, copying what is left
+ * unconsumed (a partial head, a body still arriving, pipelined requests)
+ * into a buffer of the connection's own. A keep-alive request that arrives
+ * whole is parsed and encoded straight from the scratch: no per-connection
+ * read buffer, no allocation. */
+
+/* The scratch goes back: the unconsumed bytes move to an own buffer with
+ * room for `extra` more. -1: out of memory (the bytes are lost). */
+static int conn_unshare(fe_conn *c, size_t extra)
+{
+    if (!c->rbuf_shared)
+        return 0;
+    size_t have = c->rlen - c->rpos;
+    unsigned char *src = c->rbuf + c->rpos;
+    c->rbuf_shared = 0;
+    c->rbuf = NULL;
+    c->rpos = c->rlen = c->rcap = 0;
+    if (have == 0 && extra == 0)
+        return 0;
+    unsigned char *p = malloc(have + extra);
+    if (p == NULL)
+        return -1;
+    memcpy(p, src, have);
+    c->rbuf = p;
+    c->rlen = have;
+    c->rcap = have + extra;
+    return 0;
+}
+
+/* rbuf_reserve for a connection's input: the scratch serves while it has the room. */
+static int conn_rbuf_reserve(fe_conn *c, size_t want)
+{
+    if (c->rbuf_shared) {
+        if (c->rcap - c->rlen >= want)
+            return 0;
+        if (conn_unshare(c, want) < 0)
+            return -1;
+    }
+    return rbuf_reserve(&c->rbuf, &c->rpos, &c->rlen, &c->rcap, want);
+}
+
+/* The unconsumed input (never NULL + 0, which UBSan rejects). */
+static const unsigned char *conn_in(const fe_conn *c)
+{
+    static const unsigned char none[1];
+    return c->rbuf != NULL ? c->rbuf + c->rpos : none;
+}
+
 /* Drop a big, now empty buffer back to nothing. */
 static void rbuf_shrink(unsigned char **buf, size_t *pos, size_t *len, size_t *cap)
 {
@@ -291,9 +348,11 @@ static void conn_maybe_free(fe_engine *e, fe_conn *c)
     }
 }
 
-static void conn_free(fe_conn *c)
+static void conn_free(fe_engine *e, fe_conn *c)
 {
-    free(c->rbuf);
+    e->conn_allocs--;
+    if (!c->rbuf_shared) /* (never shared outside conn_readable; kept safe anyway) */
+        free(c->rbuf);
     free(c->wbuf);
     free(c->doomed_reason);
     fr_buf_trim(&c->reqmem, 0);
@@ -318,6 +377,7 @@ static void conn_hold(fe_engine *e, fe_conn *c)
 
 static void conn_writable(fe_engine *e, fe_conn *c);
 static void conn_close_fd(fe_engine *e, fe_conn *c);
+static void conn_try_detach(fe_engine *e, fe_conn *c);
 
 static void conn_release(fe_engine *e, fe_conn *c)
 {
@@ -331,6 +391,8 @@ static void conn_release(fe_engine *e, fe_conn *c)
         conn_writable(e, c);
     else if (c->close_after_flush)
         conn_close_fd(e, c);
+    else if (c->detaching)
+        conn_try_detach(e, c);
     else
         conn_set_mask(e, c);
 }
@@ -525,6 +587,10 @@ static void conn_writable(fe_engine *e, fe_conn *c)
             c->shut_after_flush = 0;
             shutdown(c->fd, SHUT_WR);
         }
+        if (c->detaching) { /* the earlier answers are out: the socket is Python's now */
+            conn_try_detach(e, c);
+            return;
+        }
     }
     conn_set_mask(e, c);
     if (c->write_paused && c->wlen - c->wpos <= LOW_WATER) {
@@ -672,6 +738,10 @@ static void conn_finish(fe_engine *e, fe_conn *c, int keep_alive)
     c->busy = 0;
     if (c->job != FE_JOB_NONE)
         keep_alive = 0; /* a worker still streams for this request: no next one here */
+    else { /* nothing refers to the head block and the frame any more */
+        fe_pool_give(&e->heads, &c->reqmem);
+        fe_pool_give(&e->frames, &c->frame);
+    }
     if (!keep_alive || e->stopping) {
         conn_close(e, c);
         return;
@@ -763,10 +833,10 @@ static void conn_worker_lost(fe_engine *e, fe_conn *c, long long pid, int status
 
 /* ------------------------------------------------------ reading requests */
 
-static int set_request(fe_conn *c, const fr_head *h, const unsigned char *buf)
+static int set_request(fe_engine *e, fe_conn *c, const fr_head *h, const unsigned char *buf)
 {
     size_t size = fr_request_size(h);
-    c->reqmem.len = 0;
+    fe_pool_take(&e->heads, &c->reqmem);
     if (fr_buf_reserve(&c->reqmem, size) < 0)
         return -1;
     RequestObject *r = (RequestObject *)c->reqmem.data;
@@ -833,7 +903,7 @@ static const char *conn_encode(fe_engine *e, fe_conn *c, const unsigned char *bo
     a.uploads = uploads;
     a.uploads_len = (Py_ssize_t)uploads_len;
     fr_buf *f = &c->frame;
-    f->len = 0;
+    fe_pool_take(&e->frames, f);
     if (fr_buf_reserve(f, 16 + 512 + blen) < 0)
         return "";
     f->len = 16;
@@ -896,7 +966,7 @@ static int conn_upload_step(fe_engine *e, fe_conn *c)
     while (c->upload_unacked < UPLOAD_WINDOW) {
         size_t avail = c->rlen - c->rpos;
         if (c->chunked_on) {
-            ptrdiff_t n = fr_chunked_run(&c->chunked, c->rbuf + c->rpos, avail, sink_buf, &c->cbody);
+            ptrdiff_t n = fr_chunked_run(&c->chunked, conn_in(c), avail, sink_buf, &c->cbody);
             if (n == -1) {
                 conn_reject(e, c, c->chunked.err_status, c->chunked.err_reason,
                             strlen(c->chunked.err_reason));
@@ -1178,6 +1248,76 @@ static long long cmd_static(fe_engine *e, fe_cmd *cmd)
     return 1;
 }
 
+/* ------------------------------------------------------------ detaching
+ *
+ * detach_paths (engine_pool.py on_detach): a GET without a body for one of
+ * these paths goes to Python (WebSockets, Server-Sent Events), not to PHP.
+ * The connection is busy from that head on, so nothing after it is parsed;
+ * once the answers to the requests before it are written (and an upload's
+ * answer released), the socket leaves epoll, a dup of it goes to Python
+ * with a copy of the head and the bytes read after it, and the engine
+ * forgets the connection: no access line, no timers, not counted by drain,
+ * stop_accepting, abort_connections or stats. */
+
+/* Does r go to Python? Called only when detach_paths is set: a method
+ * compare, a memchr over the target and a length test before any memcmp. */
+static int detach_match(const fe_engine *e, const RequestObject *r)
+{
+    if (!req_is(r, "GET", 3))
+        return 0;
+    const unsigned char *t = fr_req_head(r) + r->target_off;
+    const unsigned char *q = memchr(t, '?', r->target_len);
+    size_t n = q ? (size_t)(q - t) : r->target_len;
+    if (n < e->cfg.detach_min || n > e->cfg.detach_max)
+        return 0;
+    for (size_t i = 0; i < e->cfg.ndetach; i++)
+        if (e->cfg.detach[i].n == n && memcmp(e->cfg.detach[i].p, t, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* Hand the connection over once nothing is left to write on it. */
+static void conn_try_detach(fe_engine *e, fe_conn *c)
+{
+    if (!c->detaching || c->fd_closed || c->closed || c->hold_output || c->wlen > c->wpos)
+        return;
+    const RequestObject *r = c->req;
+    size_t size = offsetof(RequestObject, hdrs) + (size_t)r->nheaders * sizeof(fr_hdr) +
+                  (size_t)r->head_size;
+    size_t left = c->rlen - c->rpos;
+    fe_event *ev = fe_event_new(FE_EV_DETACH);
+    int fd = -1, err = ENOMEM;
+    if (ev != NULL && (ev->msg = malloc(size)) != NULL) {
+        memcpy(ev->msg, r, size);
+        ev->msg_len = size;
+        fe_ev_str(ev, "leftover", left ? c->rbuf + c->rpos : NULL, left, FE_F_BYTES);
+        if (ev->nfields == 1 && ev->fields[0].kind == FE_F_BYTES &&
+            (fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 3)) < 0)
+            err = errno;
+    }
+    if (fd < 0) {
+        if (ev != NULL)
+            fe_event_free(ev);
+        fe_event *log = log_event(e, 40, "connection not detached");
+        if (log != NULL) {
+            const char *s = strerror(err);
+            fe_ev_str(log, "remote", c->remote, c->remote_len, FE_F_UTF8);
+            fe_ev_str(log, "error", s, strlen(s), FE_F_UTF8);
+            fe_push_event(e, log);
+        }
+        conn_abort(e, c);
+        return;
+    }
+    ev->id = fd;
+    ev->fd_owned = 1;
+    c->rpos = c->rlen;
+    c->req = NULL;
+    c->detaching = 0;
+    e->detached++;
+    conn_close_fd(e, c); /* out of epoll and of every count; the dup keeps the socket open */
+    fe_push_event(e, ev);
+}
+
 /* connection.py _process / _process_buffered */
 static void conn_process(fe_engine *e, fe_conn *c)
 {
@@ -1197,7 +1337,7 @@ static void conn_process(fe_engine *e, fe_conn *c)
             }
             if (rc == 0)
                 break;
-            if (set_request(c, h, c->rbuf + c->rpos) < 0) {
+            if (set_request(e, c, h, c->rbuf + c->rpos) < 0) {
                 conn_abort(e, c);
                 break;
             }
@@ -1230,12 +1370,17 @@ static void conn_process(fe_engine *e, fe_conn *c)
                 c->body_left = r->content_length;
             }
             int has_body = c->chunked_on || c->body_left > 0;
+            if (e->cfg.ndetach && !has_body && detach_match(e, r)) {
+                c->busy = 1;
+                c->detaching = 1;
+                conn_try_detach(e, c); /* now, or when the earlier answers are out */
+                break;
+            }
             int multipart = r->body_kind == FR_BODY_MULTIPART && has_body && parses_form(e, r, 1);
             /* room for the whole body, so it is read in place (not for
              * multipart: that streams through a window) */
             if (!multipart && c->body_left > 0 &&
-                rbuf_reserve(&c->rbuf, &c->rpos, &c->rlen, &c->rcap,
-                             (size_t)c->body_left > avail ? (size_t)c->body_left - avail : 0) < 0) {
+                conn_rbuf_reserve(c, (size_t)c->body_left > avail ? (size_t)c->body_left - avail : 0) < 0) {
                 conn_abort(e, c);
                 break;
             }
@@ -1268,7 +1413,7 @@ static void conn_process(fe_engine *e, fe_conn *c)
             /* conn_encode takes the trees from c->up_fields / up_files */
         }
         else if (c->chunked_on) {
-            ptrdiff_t n = fr_chunked_run(&c->chunked, c->rbuf + c->rpos, avail, sink_buf, &c->cbody);
+            ptrdiff_t n = fr_chunked_run(&c->chunked, conn_in(c), avail, sink_buf, &c->cbody);
             if (n == -1) {
                 conn_reject(e, c, c->chunked.err_status, c->chunked.err_reason,
                             strlen(c->chunked.err_reason));
@@ -1329,7 +1474,7 @@ static void conn_data(fe_engine *e, fe_conn *c, size_t n)
     }
 }
 
-static void conn_readable(fe_engine *e, fe_conn *c)
+static void conn_read_rounds(fe_engine *e, fe_conn *c)
 {
     for (int round = 0; round < 64; round++) {
         if (c->fd_closed || c->close_after_flush || c->paused_reading || c->upload_paused)
@@ -1349,7 +1494,21 @@ static void conn_readable(fe_engine *e, fe_conn *c)
         size_t want = READ_CHUNK;
         if (c->body_left > 0 && (size_t)c->body_left > want)
             want = (size_t)c->body_left > (1u << 20) ? (1u << 20) : (size_t)c->body_left;
-        if (rbuf_reserve(&c->rbuf, &c->rpos, &c->rlen, &c->rcap, want) < 0) {
+        if (!c->rbuf_shared && c->rbuf != NULL && c->rpos == c->rlen && c->req == NULL &&
+            c->rcap > BUF_KEEP) {
+            free(c->rbuf); /* a big body's room, drained: not kept for the next request */
+            c->rbuf = NULL;
+            c->rpos = c->rlen = c->rcap = 0;
+        }
+        if (c->rbuf == NULL) { /* nothing kept: read into the engine's scratch */
+            c->rbuf = e->rscratch;
+            c->rcap = FE_READ_SCRATCH;
+            c->rpos = c->rlen = 0;
+            c->rbuf_shared = 1;
+        }
+        else if (c->rbuf_shared && c->rpos == c->rlen)
+            c->rpos = c->rlen = 0; /* all consumed: the scratch from its start again */
+        if (conn_rbuf_reserve(c, want) < 0) {
             conn_abort(e, c);
             return;
         }
@@ -1372,6 +1531,23 @@ static void conn_readable(fe_engine *e, fe_conn *c)
             conn_abort(e, c);
         return;
     }
+}
+
+/* One readable event. The scratch lent for the reads goes back before the
+ * next connection's turn: whatever is unconsumed moves to a buffer of the
+ * connection's own. */
+static void conn_readable(fe_engine *e, fe_conn *c)
+{
+    conn_read_rounds(e, c);
+    if (!c->rbuf_shared)
+        return;
+    if (c->fd_closed) { /* gone: its input does not matter any more */
+        c->rbuf_shared = 0;
+        c->rbuf = NULL;
+        c->rpos = c->rlen = c->rcap = 0;
+    }
+    else if (conn_unshare(c, 0) < 0)
+        conn_abort(e, c);
 }
 
 /* connection.py check_deadline */
@@ -1455,6 +1631,9 @@ static void do_accept(fe_engine *e)
         e->conns = c;
         e->nconns++;
         e->accepted++;
+        e->conn_allocs++;
+        if (e->nconns > e->conn_peak)
+            e->conn_peak = e->nconns;
     }
 }
 
@@ -2272,6 +2451,8 @@ static void tick(fe_engine *e)
                 conn_release(e, c);
             if (!c->fd_closed)
                 conn_check_deadline(e, c);
+            if (!c->fd_closed)
+                fe_conn_release_buffers(c);
         }
     }
 }
@@ -2500,6 +2681,13 @@ static void cmd_stats(fe_engine *e, fe_stats *st)
     st->queued = e->nqueued;
     st->accepted = e->accepted;
     st->requests = e->requests;
+    st->detached = e->detached;
+    st->conn_allocs = e->conn_allocs;
+    st->conn_buffer_bytes = 0;
+    for (fe_conn *c = e->conns; c; c = c->next)
+        st->conn_buffer_bytes += (long long)fe_conn_buffer_bytes(c);
+    st->pool_bytes = (long long)(fe_pool_bytes(&e->heads) + fe_pool_bytes(&e->frames));
+    st->trims = e->trims;
     size_t n = 0;
     for (fe_worker *w = e->workers; w; w = w->next)
         n++;
@@ -2586,7 +2774,7 @@ static void free_dead(fe_engine *e)
         fe_conn *c = e->dead_conns;
         e->dead_conns = c->dnext;
         conn_drop_upload(e, c); /* the client left mid-upload, or its job ended */
-        conn_free(c);
+        conn_free(e, c);
     }
     while (e->dead_workers) {
         fe_worker *w = e->dead_workers;
@@ -2693,6 +2881,8 @@ void *fe_thread_main(void *arg)
         if (e->loglines.len)
             fe_flush_access_lines(e);
         free_dead(e);
+        if (e->conn_peak - e->nconns >= FE_TRIM_AFTER) /* (after free_dead: the memory is free now) */
+            fe_trim_after_burst(e);
     }
     shutdown_all(e);
     fe_flush_access_lines(e);

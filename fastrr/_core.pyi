@@ -262,7 +262,11 @@ class Engine:
         leak_window: int = 0,
         leak_min_climb: int = 0,
         leak_horizon: int = 0,
-    ) -> None: ...
+        detach_paths: Sequence[bytes] | None = None,
+    ) -> None:
+        """detach_paths: exact request paths (target before '?', bytes, 1..8192 long, at most
+        256) whose GETs without a body become ("detach", fd, request, leftover) events: the
+        engine forgets the connection and fd, a dup of its socket, is the caller's to close."""
     @property
     def event_fd(self) -> int:
         """An eventfd, readable when poll_events() has something."""
@@ -289,8 +293,13 @@ class Engine:
         """Stop accepting; idle connections close, busy ones after their answer."""
     def abort_connections(self) -> None: ...
     def stats(self) -> dict[str, Any]:
-        """connections, in_flight, queued, accepted, requests, and workers: {id:
-        {state, execs, last_used, exec_started}} (loop.time() clock)."""
+        """connections, in_flight, queued, accepted, requests, detached (handed to Python),
+        conn_allocs (connection structs alive: open, or closed with a job still on a worker),
+        conn_buffer_bytes (capacity of the open connections' own buffers: none for one that got
+        its answer and waits; a partial head's or a write remainder's go with the 0.5 s scan),
+        pool_bytes (request buffers kept for reuse, bounded), trims (malloc_trim after a burst
+        of closes), conn_struct_bytes (one connection struct: what an idle one costs), and
+        workers: {id: {state, execs, last_used, exec_started}} (loop.time() clock)."""
     def metrics(self) -> dict[str, Any] | None:
         """None unless made with metrics=True (http_metrics); else {"requests": {status:
         {"count", "sum" (seconds), "buckets" (per bound, not cumulative, +Inf last)}},
@@ -320,3 +329,7 @@ class Engine:
 def _form_json(body: Buffer, /) -> bytes:
     """The engine's urlencoded-form encoder (tests): RoadRunner's JSON data tree, as
     fastrr/http/forms.py makes it, or ValueError(reason) where that raises FormError."""
+
+def send_all(fds: Sequence[int], data: Buffer, /) -> list[tuple[int, int, int]]:
+    """send() `data` to every socket of `fds` (non-blocking, the GIL released); returns
+    (index, bytes sent, errno) for each socket that did not take all of it (fanout.c)."""

@@ -40,6 +40,7 @@ Events (tuples from `Engine.poll_events`, read when `engine.event_fd` is readabl
   ("upload_start", token, content_type) / ("upload_data", token, bytes) /
   ("upload_end", token) / ("upload_drop", token)   a multipart body, see below
   ("static", token, request)    a GET/HEAD that a static file may answer, see below
+  ("detach", fd, request, leftover)   a GET for one of `detach_paths`, handed over: see below
 
 Multipart bodies are parsed by the Python front's MultipartReceiver (files
 stream to temp files), so the engine streams them here: upload_start ->
@@ -67,13 +68,33 @@ closed, as asyncio does when data_received raises). These three are queued
 without waiting for the engine thread (unlike every other command). The engine
 keeps the connection busy meanwhile; a client gone meanwhile makes the answer a
 no-op.
+
+Detached connections (WebSockets, Server-Sent Events: the plugins that run
+them on this event loop): the pool's `detach_paths` (bytes, given at
+construction; the engine gets them when it starts) are exact request paths,
+the target before any '?', not decoded. A GET without a body (no
+Content-Length > 0, not chunked) for one of them never goes to PHP: once the
+answers to the requests before it on its connection are written (pipelining
+order holds), the engine takes the socket out of its epoll, forgets the
+connection (no access line, no idle/read timers, not waited for by drain,
+not closed by stop_accepting or abort_connections) and sends ("detach", fd,
+request, leftover): fd a non-blocking, close-on-exec dup of the client socket
+that is now the receiver's to close, request the head as a `_core.Request`,
+leftover the bytes the client sent after the head (a WebSocket client may
+send its first frame right behind the handshake). `on_detach(fd, request,
+leftover)` gets it (and owns fd from that call on, even when it raises);
+with no callback set the fd is closed, which drops the connection. A HEAD,
+another method, or a GET with a body on such a path goes to PHP as usual;
+other requests cost a method compare and a length test (nothing at all
+without detach_paths).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -168,8 +189,11 @@ class EngineRelay:
 class EnginePool(WorkerPool):
     def __init__(self, name: str, cfg: PoolConfig, command: list[str], env: dict[str, str],
                  relay: str, log: Logger, on_fatal: Callable[[str], None], *, http: HttpConfig,
-                 http_log: Logger):
+                 http_log: Logger, detach_paths: Sequence[bytes] = ()):
         super().__init__(name, cfg, command, env, relay, log, on_fatal)
+        # Request paths whose GETs are handed to Python (see the module doc); fixed at start.
+        self.detach_paths: tuple[bytes, ...] = tuple(detach_paths)
+        self.on_detach: Callable[[int, _core.Request, bytes], None] | None = None
         self.http_cfg = http
         self.http_log = http_log
         self.deferred_stops: set[int] = set()
@@ -196,7 +220,7 @@ class EnginePool(WorkerPool):
             max_worker_memory=cfg.max_worker_memory * 1024 * 1024, proto=http.codec == "proto",
             log_fds=log_fds, log_encoding=log_encoding, metrics=metrics_enabled(http.middleware), **static_kw,
             leak_window=cfg.leak_window if self._leak else 0, leak_min_climb=cfg.leak_min_climb * 1024 * 1024,
-            leak_horizon=cfg.leak_horizon,
+            leak_horizon=cfg.leak_horizon, detach_paths=self.detach_paths,
         )
         self.engine_raw_forms = False
         self.loop.add_reader(self.engine.event_fd, self.on_engine_events)
@@ -268,6 +292,9 @@ class EnginePool(WorkerPool):
             return
         if kind == "static":
             self._on_static(event[1], event[2])
+            return
+        if kind == "detach":
+            self._on_detach(event[1], event[2], event[3])
             return
         worker = self.workers.get(event[1])
         if worker is None:
@@ -382,6 +409,14 @@ class EnginePool(WorkerPool):
             if resp is not None:
                 resp.close()  # the engine sends from its own dup
 
+    def _on_detach(self, fd: int, req: _core.Request, leftover: bytes) -> None:
+        """A connection handed over by the engine (see module doc): the callback owns fd."""
+        callback = self.on_detach
+        if callback is None:
+            os.close(fd)  # nobody takes it: the client sees the connection close
+            return
+        callback(fd, req, leftover)
+
     def _drop_upload(self, token: int) -> None:
         receiver = self.uploads.pop(token, None)
         if receiver is not None:
@@ -463,6 +498,9 @@ class EnginePool(WorkerPool):
             if not self.engine.closed:
                 self.loop.remove_reader(self.engine.event_fd)
                 for event in self.engine.close():
+                    if event[0] == "detach":
+                        os.close(event[1])  # handed over as the server stops: nobody serves it now
+                        continue
                     if event[0] in ("upload_start", "upload_data", "upload_end", "static"):
                         continue  # the engine is gone: nothing can answer these
                     try:

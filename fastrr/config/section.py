@@ -18,7 +18,7 @@ KNOWN_UNSUPPORTED = {
     "server.user", "server.group", "server.on_init", "server.relay_timeout",
     "http.ssl.acme", "http.http3", "http.fcgi", "http.pool.dynamic_allocator", "http.pool.command",
     "endure", "include",
-    "websockets", "temporal", "tcp", "centrifuge", "otel", "informer",
+    "temporal", "tcp", "centrifuge", "otel", "informer",
     "resetter", "fileserver", "redis", "boltdb",
     "memcached", "memory", "rpc.listen_timeout",
 }

@@ -136,6 +136,9 @@ class HttpConfig:
     # unless a setting only the Python front has (middleware, ssl, h2c, the shm
     # relay) is on. FASTRR_ENGINE sets the default.
     engine: str = "auto"
+    # `websockets` in http.middleware: the websockets plugin (fastrr/websockets) takes the
+    # GETs on its paths from either front. Kept out of `middleware`, which lists filters.
+    websockets: bool = False
 
     @property
     def max_body_bytes(self) -> int:
@@ -280,6 +283,9 @@ def parse_http(hs: Section, cpu_count: int, workers_override: int | None = None)
     http.raw_body = hs.get("raw_body", parse_bool, False)
     http.access_logs = hs.get("access_logs", parse_bool, False)
     http.middleware = hs.get("middleware", parse_str_list, [])
+    if "websockets" in http.middleware:
+        http.websockets = True
+        http.middleware = [m for m in http.middleware if m != "websockets"]
     http.max_header_size = hs.get("max_header_size", parse_int, http.max_header_size)
     if http.max_header_size < 1024:
         raise ConfigError("http.max_header_size", f"expected at least 1024 bytes, got {http.max_header_size}")

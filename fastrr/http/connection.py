@@ -196,6 +196,14 @@ class HttpConnection(asyncio.Protocol):
                 if req is None:
                     return
                 del self.buf[:req.head_len]
+                gateway = self.server.gateway
+                if gateway is not None and req.method == "GET" and gateway.kind_of(req.target) is not None \
+                        and req.content_length <= 0 and not req.chunked \
+                        and (self.server.redirect_port is None or self.scheme == "https"):
+                    # websockets.path / websockets.sse.path: the websockets plugin owns the
+                    # connection (a GET without a body, as the C engine detaches it)
+                    self._hand_over(gateway.protocol_for(req, self.scheme, self.remote), bytes(self.buf))
+                    return
                 if cfg.http2.h2c and self.scheme == "http" and req.content_length <= 0 \
                         and not req.chunked and self._upgrade_to_h2c(req):
                     return

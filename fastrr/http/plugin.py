@@ -14,6 +14,7 @@ from typing import Any
 
 from fastrr.config.schema import ConfigContext
 from fastrr.config.section import Section
+from fastrr.config.units import ConfigError
 from fastrr.http.config import HttpConfig, parse_http
 from fastrr.http.engine import EngineHttpServer, engine_blockers
 from fastrr.http.engine_pool import EnginePool
@@ -32,7 +33,14 @@ class HttpPlugin(Plugin):
 
     @classmethod
     def parse_config(cls, section: Section, ctx: ConfigContext) -> Any:
-        return parse_http(section, ctx.cpu_count, ctx.workers_override)
+        cfg = parse_http(section, ctx.cpu_count, ctx.workers_override)
+        if cfg.websockets and not isinstance(ctx.raw.get("websockets"), dict):
+            raise ConfigError("http.middleware", "websockets needs a websockets section "
+                                                 "(websockets: {broker: <a broadcast broker>, path: /ws})")
+        if not cfg.websockets and "websockets" in ctx.raw and ctx.top is not None:
+            ctx.top.used.add("websockets")  # (else: "not supported yet", which it is)
+            section.warnings.append("websockets: ignored, http.middleware does not list websockets")
+        return cfg
 
     def __init__(self, host: Any, cfg: HttpConfig):
         super().__init__(host, cfg)
@@ -74,11 +82,23 @@ class HttpPlugin(Plugin):
             self.log.debug("using the python front", settings=blockers)
         return False
 
+    def _websockets(self) -> Any:
+        """The websockets plugin's gateway, which takes GETs on its paths (None: not on)."""
+        plugin = self.host.plugins.get("websockets") if self.cfg.websockets else None
+        return getattr(plugin, "gateway", None)
+
     async def start(self) -> None:
         cfg = self.cfg
+        gateway = self._websockets()
         if self._use_engine():
-            self.pool = self.host.new_pool("http", cfg.pool, "http", EnginePool, http=cfg,
-                                           http_log=self.log)
+            # With websockets on, the engine hands a GET on its paths over as (fd, request,
+            # leftover) instead of running it (EnginePool's "detach" events).
+            pool = self.host.new_pool("http", cfg.pool, "http", EnginePool, http=cfg, http_log=self.log,
+                                      detach_paths=gateway.detach_paths if gateway is not None else ())
+            assert isinstance(pool, EnginePool)
+            if gateway is not None:
+                pool.on_detach = gateway.on_detach
+            self.pool = pool
         else:
             self.pool = self.host.new_pool("http", cfg.pool, "http")
         await self.pool.start()  # BootFailure: the arbiter reports it
@@ -87,6 +107,7 @@ class HttpPlugin(Plugin):
             front = EngineHttpServer(cfg, self.pool, self.log)
         else:
             front = HttpServer(cfg, self.pool, self.log)
+            front.gateway = gateway
         try:
             await front.start()
         except OSError as exc:  # (stop() stops the pool)
@@ -147,6 +168,9 @@ class HttpPlugin(Plugin):
         return controller
 
     async def stop(self) -> None:
+        ws = self.host.plugins.get("websockets")
+        if ws is not None:
+            ws.going_away()  # type: ignore[attr-defined]  # close 1001 while the requests drain
         if self.pool is None:
             return
         if self.limiter is not None:

@@ -6,6 +6,7 @@ import asyncio
 import socket
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from fastrr.config import HttpConfig
 from fastrr.http.connection import HttpConnection
@@ -44,6 +45,9 @@ class HttpServer:
         # http_metrics: None unless listed, so the connections' finish path costs one test
         self.metrics = RequestMetrics() if metrics_enabled(cfg.middleware) else None
         self.connections: set[HttpConnection] = set()
+        # The websockets plugin's Gateway (fastrr/websockets/gateway.py), set by the http
+        # plugin when it is on: GETs on its paths are handed to it.
+        self.gateway: Any = None
         self.in_flight = 0
         self.stopping = False
         self.server: asyncio.AbstractServer | None = None

@@ -1197,6 +1197,7 @@ require __DIR__ . '/kv.php';
 require __DIR__ . '/metrics.php';
 require __DIR__ . '/logger.php';
 require __DIR__ . '/grpc.php';
+require __DIR__ . '/broadcast.php';
 
 // ---------------------------------------------------------------- run
 

@@ -100,7 +100,7 @@ def test_unknown_and_unsupported_keys_are_warnings():
     cfg = build_config({**BASE, "http": {"address": "127.0.0.1:1", "bogus": 1, "http3": {}}, "websockets": {}}, "/tmp")
     assert "http.bogus: unknown key, ignored" in cfg.warnings
     assert "http.http3: not supported by fastrr yet, ignored" in cfg.warnings
-    assert "websockets: not supported by fastrr yet, ignored" in cfg.warnings
+    assert "websockets: ignored, http.middleware does not list websockets" in cfg.warnings
 
 
 def test_octane_style_empty_file_with_overrides(tmp_path, monkeypatch):

@@ -61,10 +61,10 @@ class BuildExtWithRing(build_ext):
 
 
 # --- the PHP library and the benchmark apps in the wheel ---------------------
-# fastrr/_tree/ gets a copy of php/ (without its tests), bench/apps, bench/floor.c
+# fastrr/_tree/ gets a copy of php/ (without its tests), bench/apps, bench/hot (the hot ceilings), bench/floor.c
 # and wrk-scripts/, so an installed fastrr has them (fastrr/paths.py finds them):
 # `fastrr php-path` for PHP's require, `fastrr bench` for its apps.
-TREE = [("php", ("tests",)), ("bench/apps", ()), ("bench/floor.c", ()), ("wrk-scripts", ())]
+TREE = [("php", ("tests",)), ("bench/apps", ()), ("bench/hot", ()), ("bench/floor.c", ()), ("wrk-scripts", ())]
 
 
 class BuildPyWithTree(build_py):

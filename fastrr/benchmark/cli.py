@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fastrr import paths
-from fastrr.benchmark import env, jobs, jobs_broker, metrics_cost, plot, report, runner
+from fastrr.benchmark import env, hot, jobs, jobs_broker, metrics_cost, plot, report, runner
 from fastrr.benchmark import kv as kvbench
 from fastrr.benchmark.apps import ROOT
 from fastrr.benchmark.env import SetupError
@@ -156,7 +156,8 @@ def finish(doc: dict, out_dir: Path, *, plots: bool, console: Any, history: bool
             where = "the bench-jobs markers"
         else:
             changed = report.update_readme(readme, doc, _rel(out_dir))
-            where = "the bench markers"
+            where = ("the bench-frameworks markers" if hot.frameworks_only(doc)
+                     else "the bench markers" + (" and the bench-frameworks markers" if doc.get("hot") else ""))
         _say(console, f"{'updated' if changed else 'unchanged'}: {_rel(readme)} (section between {where})")
     return bool(doc.get("failures"))
 
@@ -202,8 +203,10 @@ def main(*, quick: bool = False, apps: str | None = None, connections: str | Non
         if not plot.available() and not no_plots:
             _say(console, f"note: no PNG plots without matplotlib; {plot.INSTALL_HINT}")
         if run_http:
-            n_apps = len(runner.apps_mod.select(options.apps))
-            estimate = options.estimate_seconds(n_apps, len(options.layouts()))
+            selected = runner.apps_mod.select(options.apps)
+            n_hot = sum(1 for a in selected if a.hot_script is not None)
+            estimate = options.estimate_seconds(len(selected), len(options.layouts()), n_hot=n_hot)
+            n_apps = len(selected)
             _say(console, f"fastrr bench{' --quick' if quick else ''}: {n_apps} apps × connections "
                           f"{','.join(map(str, options.connections))} × {options.repeats} repeats × 2 servers, "
                           f"{options.duration:g} s each (+{options.warmup:g} s warm-up): about "

@@ -173,8 +173,9 @@ def git_revision(root: Path) -> str:
 
 
 # What a run measures, copied at its start (see snapshot_code) and hashed (code_fingerprint).
-SNAPSHOT_DIRS = ("fastrr", "php", "bench/apps")
-FINGERPRINT_GLOBS = ("fastrr/**/*.py", "fastrr/*.so", "php/src/**/*.php", "php/demo/*.php", "bench/apps/**/*.php")
+SNAPSHOT_DIRS = ("fastrr", "php", "bench/apps", "bench/hot")
+FINGERPRINT_GLOBS = ("fastrr/**/*.py", "fastrr/*.so", "php/src/**/*.php", "php/demo/*.php", "bench/apps/**/*.php",
+                     "bench/hot/*.php", "php/bin/*")
 
 
 def snapshot_code(root: Path, dest: Path) -> Path:
@@ -183,6 +184,8 @@ def snapshot_code(root: Path, dest: Path) -> Path:
     for rel in SNAPSHOT_DIRS:
         # the package itself (not root/fastrr: from a wheel, root is the package's _tree copy)
         src = paths.PACKAGE if rel == "fastrr" else root / rel
+        if not src.is_dir():  # an installed fastrr whose wheel has no bench/hot: the run goes without it
+            continue
         shutil.copytree(src, dest / rel, symlinks=True,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests", "build", "_tree"))
     return dest

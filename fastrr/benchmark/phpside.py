@@ -9,6 +9,7 @@ removed by also running a short feed and taking the difference.
 
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import tempfile
@@ -45,19 +46,22 @@ def request_frame(app: App) -> bytes:
     return _core.encode_http_request(req, "127.0.0.1", "http", body, False)
 
 
-def _run_feed(argv: Sequence[str], feed: Path, timeout: float) -> float:
+def _run_feed(argv: Sequence[str], feed: Path, timeout: float, env: dict[str, str] | None = None) -> float:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(feed, "rb") as stdin:
         out = subprocess.run(list(argv), stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             timeout=timeout)
+                             timeout=timeout, env=env)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode not in (0, 1):  # EOF on the relay ends the loop; some workers exit 1 then
         raise RuntimeError(f"worker exited with {out.returncode}: {out.stderr.decode(errors='replace')[-400:]}")
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def measure(app: App, ini: Path, layout: Layout, iterations: int = 20000, repeats: int = 3) -> dict[str, float]:
-    """µs of PHP CPU per request (median of `repeats`), worker boot excluded."""
+def measure(app: App, ini: Path, layout: Layout, iterations: int = 20000, repeats: int = 3,
+            env: dict[str, str] | None = None) -> dict[str, float]:
+    """µs of PHP CPU per request (median of `repeats`), worker boot excluded. `env`: the app's
+    environment (the framework apps), given with what fastrr gives an HTTP worker (RR_MODE)."""
+    child_env = {**os.environ, **(env or {}), **dict(app.worker_env), "RR_MODE": "http", "RR_RELAY": "pipes"}
     frame = request_frame(app)
     n = max(50, min(iterations, MAX_FEED_BYTES // len(frame)))
     small = max(5, n // 20)
@@ -69,8 +73,8 @@ def measure(app: App, ini: Path, layout: Layout, iterations: int = 20000, repeat
         small_feed.write_bytes(frame * small)
         t0 = time.monotonic()
         for _ in range(repeats):
-            t_small = _run_feed(argv, small_feed, 60)
-            t_big = _run_feed(argv, big_feed, 120)
+            t_small = _run_feed(argv, small_feed, 60, child_env)
+            t_big = _run_feed(argv, big_feed, 120, child_env)
             costs.append((t_big - t_small) / (n - small) * 1e6)
         wall = time.monotonic() - t0
     costs.sort()

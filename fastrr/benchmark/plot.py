@@ -3,6 +3,7 @@
 rps.png      req/s per app and connection count, fpm vs fastrr, min–max whiskers, ratio on top
 latency.png  latency percentiles per app (log scale), one line per server × connections
 cpu.png      server CPU µs per request at one connection count, split front / PHP
+hot.png      the framework apps: fpm, fastrr and the hot ceiling (worker code / kernel alone), req/s
 jobs.png     the jobs benchmark: jobs/s by consumers, one line per driver; CPU µs per job beside it
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from fastrr.benchmark import hot
 from fastrr.benchmark.report import jobs_summary, summary
 
 COLORS = {"fpm": "#d9822b", "fastrr": "#2b6cb0"}
@@ -184,7 +186,47 @@ def plot_all(doc: dict, out_dir: Path) -> list[Path]:
     cpu = plot_cpu(doc, out_dir / "cpu.png")
     if cpu is not None:
         paths.append(cpu)
+    hot_png = plot_hot(doc, out_dir / hot.PLOT_NAME)
+    if hot_png is not None:
+        paths.append(hot_png)
     return paths
+
+
+def plot_hot(doc: dict, path: Path) -> Path | None:
+    """Per framework app: req/s of nginx + php-fpm, fastrr and the hot ceiling (the worker's code in
+    a loop, and the kernel alone), on a log scale; fastrr/hot and fastrr/fpm written above."""
+    rows = hot.rows(doc)
+    if not rows:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(2.6 * len(rows) + 2.5, 4.4))
+    bars = (("fpm_rps", "nginx + php-fpm", COLORS["fpm"]), ("fastrr_rps", "fastrr", COLORS["fastrr"]),
+            ("hot_rps", "hot ceiling (worker code, in-process, CPU-bound)", "#2f855a"),
+            ("bare_rps", "hot, kernel alone", "#9ae6b4"))
+    width = 0.2
+    for k, (key, label, color) in enumerate(bars):
+        xs = [i + (k - 1.5) * width for i in range(len(rows))]
+        values = [r[key].median if hasattr(r[key], "median") else r[key] for r in rows]
+        ax.bar(xs, values, width, color=color, label=label)
+    for i, r in enumerate(rows):
+        top = max(v for v in (r["hot_rps"].median, r["bare_rps"], r["fastrr_rps"].median) if not math.isnan(v))
+        text = (f"fastrr/hot {r['fastrr_hot'].median:.2f}x\nfastrr/fpm {r['ratio'].median:.1f}x"
+                if not math.isnan(r["fastrr_hot"].median) else "")
+        ax.annotate(text, (i, top), xytext=(0, 6), textcoords="offset points", ha="center", fontsize=8,
+                    fontweight="bold", color="#1a365d")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(rows)), [f"{r['app']} (c{r['connections']})" for r in rows])
+    ax.set_ylabel("requests / s, one core (log; higher is better)")
+    ax.grid(axis="y", alpha=0.3, which="both")
+    ax.set_axisbelow(True)
+    ax.margins(y=0.25)
+    ax.legend(frameon=False, fontsize=8, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.1))
+    ax.set_title(f"Framework apps: servers against the hot ceiling ({rows[0]['mode']})", loc="left",
+                 fontweight="bold")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 JOB_COLORS = {"memory": "#2b6cb0", "boltdb": "#2f855a"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import json
 import math
 import os
 import resource
@@ -25,7 +26,7 @@ from typing import Any
 
 from fastrr import paths
 from fastrr.benchmark import apps as apps_mod
-from fastrr.benchmark import env, floor, phpside, procs, profile, servers, stats, wrk
+from fastrr.benchmark import env, floor, hot, phpside, procs, profile, servers, stats, wrk
 from fastrr.benchmark.apps import ROOT, App
 
 SCHEMA = 1
@@ -54,6 +55,7 @@ class Options:
     engine: str | None = None            # fastrr's http.engine (auto | python | c); None: the server's default
     relay: str | None = None             # fastrr's server.relay (pipes | shm | ...); None: the default (pipes)
     active_limit: str | None = None      # fastrr's http.pool.active_limit (auto | off | N); None: the default
+    hot: bool = True                     # the framework apps' hot ceiling (hot.py), `duration` s per run
 
     @classmethod
     def make(cls, quick: bool = False, **given: Any) -> Options:
@@ -66,7 +68,18 @@ class Options:
 
     @property
     def out_dir(self) -> Path:
-        return self.out or RESULTS_DIR / ("quick" if self.quick else "full")
+        """--out, else bench/results/full (quick); a run of framework apps only (`--apps
+        laravel,symfony,slim`) goes to results/frameworks (frameworks-quick), beside the main run."""
+        if self.out:
+            return self.out
+        name = "quick" if self.quick else "full"
+        try:
+            selected = apps_mod.select(self.apps) if self.apps else []
+        except ValueError:
+            selected = []
+        if selected and all(a.hot_script is not None for a in selected):
+            name = "frameworks-quick" if self.quick else "frameworks"
+        return RESULTS_DIR / name
 
     def fastrr_config(self) -> dict[str, Any]:
         extra: dict[str, Any] = {}
@@ -82,11 +95,12 @@ class Options:
         modes = ["pinned", "unpinned"] if self.pin == "both" else [self.pin]
         return [env.layout_for(mode) for mode in modes]
 
-    def estimate_seconds(self, n_apps: int, n_layouts: int, startup: float = 1.5) -> float:
+    def estimate_seconds(self, n_apps: int, n_layouts: int, startup: float = 1.5, n_hot: int = 0) -> float:
         per_point = len(SERVER_KINDS) * self.repeats * (self.duration + self.warmup + 0.1)
         per_app = per_point * len(self.connections) + startup
         floor_run = self.repeats * (self.duration + self.warmup + 0.1)
-        return n_layouts * n_apps * per_app + floor_run
+        hot_runs = hot.estimate_seconds(n_hot, self.repeats, self.duration) if self.hot else 0.0
+        return n_layouts * (n_apps * per_app + hot_runs) + floor_run
 
 
 def server_order(repeat: int) -> tuple[str, ...]:
@@ -187,10 +201,16 @@ def point_record(layout: env.Layout, app: App, conns: int, samples: dict[str, li
 
 
 TARGETS = (
-    # (app, metric, comparison, threshold, text): checked at 64 connections, pinned (as anchors.md)
+    # (app, metric, comparison, threshold, text): checked at 64 connections, pinned (as anchors.md);
+    # "hot" is fastrr's req/s over the app's hot ceiling (worker mode), not a ratio to fpm
     ("hello", "rps", ">=", 3.0, "hello ≥ 3x fpm req/s"),
     ("hello", "p99", "<=", 1 / 3, "hello p99 ≤ 1/3 of fpm's"),
     ("slim", "rps", ">=", 6.0, "Slim ≥ 6x fpm req/s"),
+    ("slim", "hot", ">=", 0.65, "Slim ≥ 0.65 of its hot ceiling"),
+    ("laravel", "hot", ">=", 0.65, "Laravel ≥ 0.65 of its hot ceiling"),
+    ("laravel", "p99", "<=", 1 / 3, "Laravel p99 ≤ 1/3 of fpm's"),
+    ("symfony", "hot", ">=", 0.65, "Symfony ≥ 0.65 of its hot ceiling"),
+    ("symfony", "p99", "<=", 1 / 3, "Symfony p99 ≤ 1/3 of fpm's"),
 )
 
 
@@ -201,10 +221,14 @@ def evaluate_targets(points: Sequence[dict], connections: int = 64) -> list[dict
     for app, metric, op, threshold, text in TARGETS:
         rec = next((p for p in points if p["app"] == app and p["connections"] == connections and p["mode"] == mode),
                    None)
-        if rec is None:
-            out.append({"target": text, "measured": None, "met": None, "mode": mode, "connections": connections})
+        measured = rec["ratios"].get(metric) if rec is not None else None
+        if rec is None or measured is None:
+            # the default apps' targets are always listed; the others when their app ran
+            if app in apps_mod.DEFAULT_APPS or app in {p["app"] for p in points}:
+                out.append({"target": text, "measured": None, "met": None, "mode": mode,
+                            "connections": connections})
             continue
-        value = stats.Spread.from_dict(rec["ratios"][metric])
+        value = stats.Spread.from_dict(measured)
         met = value.median >= threshold if op == ">=" else value.median <= threshold
         out.append({"target": text, "measured": value.to_dict(), "met": bool(met), "mode": mode,
                     "connections": connections})
@@ -323,7 +347,8 @@ def run(options: Options, log: Callable[[str], None] = print, plain_progress: bo
         "layouts": [{"mode": lay.mode, "description": lay.describe()} for lay in layouts],
         "points": [], "checks": [], "failures": [], "profiles": [],
     }
-    total = options.estimate_seconds(len(selected), len(layouts), startup=0.0)
+    total = options.estimate_seconds(len(selected), len(layouts), startup=0.0,
+                                     n_hot=sum(1 for a in selected if a.hot_script is not None))
     with tempfile.TemporaryDirectory(prefix="fastrr-bench-") as tmpdir, procs.Reaper() as reaper, \
             progress_bar(total, plain_progress) as bar:
         session = _Session(options, doc, bar, reaper, Path(tmpdir), len(layouts) > 1, planned_seconds=total)
@@ -362,6 +387,7 @@ class _Session:
         self.ini = servers.write_php_ini(tmp)
         self.code = env.snapshot_code(ROOT, tmp / "code") if snapshot else ROOT
         self.per_measure = options.duration + options.warmup
+        self.app_env: dict[tuple[str, str], dict[str, str]] = {}
         # Re-measuring disturbed samples may add at most 15 % to the planned time.
         self.retry_budget = 0.15 * planned_seconds
 
@@ -371,12 +397,20 @@ class _Session:
         base = self.tmp / layout.mode
         started: list[servers.Server] = []
         points_before = len(self.doc["points"])
+        app_env: dict[str, str] = {}
         try:
+            if app.prepare is not None and app.app_dir is not None:
+                bar.describe(f"{app.name} · building caches")
+                app_env = app.prepare(app.app_dir, base / f"app-{app.name}",
+                                      [servers.php_binary(), "-c", str(self.ini)])
+            self.app_env[(layout.mode, app.name)] = app_env
             bar.describe(f"{app.name} · starting servers")
-            fpm = servers.start_fpm(app, base, self.ini, layout, o.workers, self.reaper)
+            probe = self.code / "bench" / "hot" / "opcache.php"
+            fpm = servers.start_fpm(app, base, self.ini, layout, o.workers, self.reaper, env=app_env,
+                                    probe=probe if probe.is_file() else None)
             started.append(fpm)
             fastrr = servers.start_fastrr(app, base, self.ini, layout, o.workers, self.reaper,
-                                          extra_config=o.fastrr_config(), code_root=self.code)
+                                          extra_config=o.fastrr_config(), code_root=self.code, app_env=app_env)
             started.append(fastrr)
             problems, same = check_app(app, fpm, fastrr)
             self.doc["checks"].append({"mode": layout.mode, "app": app.name, "problems": problems,
@@ -385,9 +419,15 @@ class _Session:
                 raise RuntimeError("; ".join(problems))
             if not same:
                 bar.log(f"  note: {app.name}: fpm and fastrr bodies differ (both pass the check)")
+            hot_runs = self.hot_runs(app, layout, app_env, base)
+            hot_conns = 64 if 64 in o.connections else o.connections[0]
             for conns in o.connections:
-                samples = self.measure_point(app, layout, conns, {"fpm": fpm, "fastrr": fastrr})
+                after = hot_runs.round if hot_runs is not None and conns == hot_conns else None
+                samples = self.measure_point(app, layout, conns, {"fpm": fpm, "fastrr": fastrr}, after_round=after)
                 self.doc["points"].append(point_record(layout, app, conns, samples))
+            self.probe_opcache(app, layout, fpm, probe)
+            if hot_runs:
+                hot_runs.finish(self.doc["points"][points_before:], hot_conns)
             if profile_front:
                 bar.describe(f"{app.name} · py-spy on fastrr's front")
                 prof = profile.profile_front(fastrr.front[0], fastrr.url(app.path), app, layout,
@@ -410,9 +450,41 @@ class _Session:
                 for proc in reversed(server.processes):
                     self.reaper.stop(proc)
 
-    def measure_point(self, app: App, layout: env.Layout, conns: int,
-                      by_kind: dict[str, servers.Server]) -> dict[str, list[dict[str, float]]]:
-        """`repeats` rounds, both servers back to back in each, the order alternating."""
+    def probe_opcache(self, app: App, layout: env.Layout, fpm: servers.Server, probe: Path) -> None:
+        """opcache as php-fpm has it (a request through the app's pool) and as the fastrr workers'
+        command line has it (php-cli with the same php.ini); both go into the results."""
+        if not probe.is_file():
+            return
+        rec: dict[str, Any] = {"mode": layout.mode, "app": app.name}
+        try:
+            status, body = servers.request(fpm.port, app, path=servers.OPCACHE_PROBE_PATH)
+            rec["fpm"] = json.loads(body) if status == 200 else {"error": f"HTTP {status}"}
+        except (OSError, ValueError) as exc:
+            rec["fpm"] = {"error": str(exc)}
+        try:
+            out = subprocess.run([*layout.server_prefix, *servers.worker_command(app, self.ini)[:-1], str(probe)],
+                                 capture_output=True, text=True, timeout=30)
+            rec["fastrr_cli"] = json.loads(out.stdout.strip().splitlines()[-1])
+        except (OSError, ValueError, IndexError, subprocess.SubprocessError) as exc:
+            rec["fastrr_cli"] = {"error": str(exc)}
+        self.doc.setdefault("opcache", []).append(rec)
+        for side in ("fpm", "fastrr_cli"):
+            if not rec[side].get("enabled"):
+                self.bar.log(f"  WARNING {app.name}: opcache is not on for {side}: {rec[side]}")
+
+    def hot_runs(self, app: App, layout: env.Layout, app_env: dict[str, str], base: Path) -> hot.Runs | None:
+        """The app's hot-ceiling runs for this turn, or None (no script, --no-hot, a wheel without bench/hot)."""
+        if not self.options.hot or app.hot_script is None:
+            return None
+        if not app.hot_script.is_file():
+            self.bar.log(f"  hot ceiling of {app.name} skipped: no bench/hot in this fastrr (a wheel without it)")
+            return None
+        return hot.Runs(self, app, layout, app_env, hot.write_frame(app, base))
+
+    def measure_point(self, app: App, layout: env.Layout, conns: int, by_kind: dict[str, servers.Server],
+                      after_round: Callable[[int], None] | None = None) -> dict[str, list[dict[str, float]]]:
+        """`repeats` rounds, both servers back to back in each, the order alternating;
+        `after_round(rep)` after each round (the hot-ceiling runs)."""
         o = self.options
         samples: dict[str, list[dict[str, float]]] = {k: [] for k in SERVER_KINDS}
         for rep in range(o.repeats):
@@ -424,6 +496,8 @@ class _Session:
                 self.bar.advance(self.per_measure, what)
                 mode = f"{layout.mode} " if self.show_mode else ""
                 self.bar.log(f"  {mode}{app.name:<6} c{conns:<3} {rep + 1}/{o.repeats} " + format_sample(kind, sample))
+            if after_round is not None:
+                after_round(rep)
         return samples
 
     def measure_undisturbed(self, server: servers.Server, app: App, conns: int, layout: env.Layout) -> dict:
@@ -469,7 +543,9 @@ class _Session:
         out: dict[str, dict] = {}
         for app in apps:
             try:
-                out[app.name] = phpside.measure(app, self.ini, layout, 2000 if self.options.quick else 20000)
+                out[app.name] = phpside.measure(app, self.ini, layout, 2000 if self.options.quick else 20000,
+                                                env=self.app_env.get((layout.mode, app.name)))
             except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as exc:
                 out[app.name] = {"error": str(exc)}
         return out
+

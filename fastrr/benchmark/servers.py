@@ -108,13 +108,13 @@ def write_php_ini(directory: Path, base: Path = PHP_INI_BASE) -> Path:
     return path
 
 
-def request(port: int, app: App, timeout: float = 5.0) -> tuple[int, bytes]:
-    """One request as wrk sends it (method, path, body, content type)."""
+def request(port: int, app: App, timeout: float = 5.0, path: str | None = None) -> tuple[int, bytes]:
+    """One request as wrk sends it (method, path, body, content type); `path` instead of the app's."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         headers = {"Content-Type": app.content_type} if app.content_type else {}
         body = app.request_body() if app.method != "GET" else None
-        conn.request(app.method, app.path, body=body, headers=headers)
+        conn.request(app.method, path or app.path, body=body, headers=headers)
         resp = conn.getresponse()
         return resp.status, resp.read()
     finally:
@@ -182,8 +182,25 @@ def _user_line() -> str:
     return f"user {pwd.getpwuid(os.geteuid()).pw_name};\n"
 
 
-def start_fpm(app: App, tmp: Path, ini: Path, layout: Layout, workers: int, reaper: procs.Reaper) -> Server:
+OPCACHE_PROBE_PATH = "/__fastrr_bench/opcache"
+
+
+def _pool_env(env: dict[str, str]) -> str:
+    """php-fpm pool lines giving the app its environment (clear_env = yes drops the rest)."""
+    out = []
+    for key, value in env.items():
+        if not key.replace("_", "").isalnum() or any(c in value for c in '"\n'):
+            raise RuntimeError(f"cannot pass {key}={value!r} through php-fpm's pool config")
+        out.append(f'env[{key}] = "{value}"\n')
+    return "".join(out)
+
+
+def start_fpm(app: App, tmp: Path, ini: Path, layout: Layout, workers: int, reaper: procs.Reaper,
+              env: dict[str, str] | None = None, probe: Path | None = None) -> Server:
     """nginx (1 worker process) in front of php-fpm (pm=static) over a unix socket.
+
+    `env`: the app's environment (pool env[] lines). `probe`: a script nginx runs for
+    OPCACHE_PROBE_PATH through the same pool (what opcache_get_status() says inside php-fpm).
 
     nginx opens one FastCGI connection per request (its default). Reusing them
     (upstream keepalive + fastcgi_keep_conn) was measured: −30 % CPU per hello
@@ -200,7 +217,7 @@ def start_fpm(app: App, tmp: Path, ini: Path, layout: Layout, workers: int, reap
         "[bench]\n"
         f"listen = {sock}\nlisten.backlog = 4096\n"
         f"pm = static\npm.max_children = {workers}\npm.max_requests = 0\n"
-        "clear_env = yes\ncatch_workers_output = yes\n"
+        "clear_env = yes\ncatch_workers_output = yes\n" + _pool_env(env or {})
     )
     script_dir = app.fpm_script.parent
     (base / "nginx.conf").write_text(
@@ -215,7 +232,10 @@ def start_fpm(app: App, tmp: Path, ini: Path, layout: Layout, workers: int, reap
         "  client_body_buffer_size 128k; # the 100 KB upload stays in memory, as with fastrr\n"
         "  client_max_body_size 8m;\n"
         f"  server {{\n    listen 127.0.0.1:{port};\n    root {script_dir};\n"
-        "    location / {\n" + FASTCGI_PARAMS
+        + (f"    location = {OPCACHE_PROBE_PATH} {{\n" + FASTCGI_PARAMS
+           + f"      fastcgi_param SCRIPT_FILENAME {probe};\n      fastcgi_pass unix:{sock};\n    }}\n"
+           if probe is not None else "")
+        + "    location / {\n" + FASTCGI_PARAMS
         + f"      fastcgi_param SCRIPT_FILENAME {app.fpm_script};\n"
         f"      fastcgi_param SCRIPT_NAME /{app.fpm_script.name};\n"
         f"      fastcgi_pass unix:{sock};\n"
@@ -247,9 +267,10 @@ def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
 
 def start_fastrr(app: App, tmp: Path, ini: Path, layout: Layout, workers: int, reaper: procs.Reaper,
                  extra_config: dict | None = None, env: dict[str, str] | None = None,
-                 code_root: Path = ROOT) -> Server:
+                 code_root: Path = ROOT, app_env: dict[str, str] | None = None) -> Server:
     """fastrr serving `app`; `extra_config` is merged into the sections, `env` into the environment.
-    The fastrr package is imported from `code_root` (a snapshot of the tree, or the tree itself)."""
+    The fastrr package is imported from `code_root` (a snapshot of the tree, or the tree itself).
+    `app_env` (and the app's worker_env) go to the PHP workers (server.env)."""
     base = tmp / f"fastrr-{app.name}"
     base.mkdir()
     port = free_port()
@@ -260,6 +281,9 @@ def start_fastrr(app: App, tmp: Path, ini: Path, layout: Layout, workers: int, r
                  "pool": {"num_workers": workers, "max_jobs": 0}},
         "logs": {"level": "warn", "mode": "production"},
     }
+    worker_env = {**(app_env or {}), **dict(app.worker_env)}
+    if worker_env:
+        config["server"]["env"] = worker_env
     _merge(config, extra_config or {})
     cfg = base / ".rr.yaml"
     cfg.write_text(yaml.safe_dump(config, sort_keys=False))

@@ -33,7 +33,8 @@ def test_server_order_alternates_between_repeats():
 def test_app_selection():
     assert [a.name for a in apps.select("slim,hello")] == ["slim", "hello"]
     assert [a.name for a in apps.select(None)] == ["hello", "slim", "api", "upload"]
-    assert [a.name for a in apps.select("all")] == ["hello", "slim", "api", "upload", "legacy"]
+    assert [a.name for a in apps.select("all")] == ["hello", "slim", "api", "upload", "legacy", "laravel",
+                                                    "symfony"]
     with pytest.raises(ValueError, match="unknown app"):
         apps.select("hello,nope")
 
@@ -60,6 +61,8 @@ def test_every_app_file_exists():
         assert app.fpm_script.is_file(), app.fpm_script
         assert app.worker_script.is_file(), app.worker_script
         assert (apps.WRK_SCRIPTS / app.wrk_script).is_file()
+        if app.hot_script is not None:
+            assert app.hot_script.is_file(), app.hot_script
 
 
 class _Bar:

@@ -24,6 +24,11 @@ Rules of this file:
   consumed: buffered (bounded by max_request_size) or written to disk.
 - A stream over max_concurrent_streams is refused on its own (RST_STREAM
   REFUSED_STREAM, RFC 9113 §5.1.2); the connection and its other streams go on.
+- A complete GET on websockets.sse.path is no pool job: the websockets gateway
+  makes it an event stream (websockets/sse_h2.py) that writes with
+  `stream_write` and is told of the stream's end by `maybe_finish`. It holds
+  one of max_concurrent_streams while open. No SETTINGS_ENABLE_CONNECT_PROTOCOL:
+  WebSockets stay on HTTP/1.1.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import html
 import os
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import h2.config
 import h2.connection
@@ -128,7 +133,7 @@ class H2Stream:
         "conn", "stream_id", "req", "info", "method", "uploads", "body", "body_limit", "request_frame",
         "cancelled", "retries", "queued_at", "stream_started", "stop_sent", "dispatched", "job_done",
         "output_done", "pending", "end_pending", "file", "status", "started_at", "started_perf", "started_wall",
-        "peer", "scheme", "error", "remote_ended",
+        "peer", "scheme", "error", "remote_ended", "pending_bytes", "event_stream",
     )
 
     def __init__(self, conn: H2Connection, stream_id: int):
@@ -150,6 +155,7 @@ class H2Stream:
         self.job_done = False
         self.output_done = False
         self.pending: deque[bytes] = deque()
+        self.pending_bytes = 0  # in `pending` (an event stream's slow-consumer measure)
         self.end_pending = False  # END_STREAM goes with the last pending byte
         self.file: FileBody | None = None
         self.status = 0
@@ -160,6 +166,7 @@ class H2Stream:
         self.scheme = conn.scheme
         self.error: tuple[int, str] | None = None  # a request refused before it was complete
         self.remote_ended = False
+        self.event_stream: Any = None  # websockets/sse_h2.H2EventStream: no pool job, the gateway's
 
     # -- pool job interface -----------------------------------------------------------------
 
@@ -251,13 +258,7 @@ class H2Stream:
         self.conn.send_response(self, resp)
 
     def send_data(self, data: bytes, end: bool) -> None:
-        if self.cancelled or self.output_done:
-            return
-        if data:
-            self.pending.append(data)
-        if end:
-            self.end_pending = True
-        self.conn.flush()
+        self.conn.stream_write(self, data, end, every_stream=True)
 
     def _job_finished(self) -> None:
         self.job_done = True
@@ -551,6 +552,17 @@ class H2Connection(asyncio.Protocol):
         stream.dispatched = True
         server.in_flight += 1
         req = stream.req
+        gateway = server.gateway
+        if gateway is not None and req is not None and stream.error is None and req.method == "GET" \
+                and not stream.body and stream.uploads is None and req.content_length <= 0 \
+                and gateway.kind_of(req.target) == "sse":
+            # websockets.sse.path: an event stream on this stream, before the middleware as on
+            # HTTP/1.1 (connection.py). It counts in in_flight until it ends (a graceful stop
+            # waits for its END_STREAM); its END_STREAM / reset finish it as any stream's do.
+            # (h2c has no http.ssl.redirect for any request, so none for this one either.)
+            stream.job_done = True
+            gateway.event_stream_h2(self, stream)
+            return
         if stream.error is not None or req is None:
             status, reason = stream.error or (400, "bad request")
             stream.job_done = True
@@ -640,6 +652,7 @@ class H2Connection(asyncio.Protocol):
             return
         if resp.body:
             stream.pending.append(resp.body)
+            stream.pending_bytes += len(resp.body)
         if resp.file is not None:
             stream.file = resp.file
         if not resp.streaming:
@@ -657,6 +670,26 @@ class H2Connection(asyncio.Protocol):
         if stream.file is not None:
             stream.file.close()
             stream.file = None
+        self._write()
+
+    def stream_write(self, stream: H2Stream, data: bytes, end: bool, every_stream: bool = False) -> None:
+        """More body for a stream, sent as far as the windows allow. An event stream's
+        writes flush only their own stream (a fan-out to many streams of a connection must
+        not flush all of them once per stream); the others go on at their window updates."""
+        if stream.cancelled or stream.output_done:
+            return
+        if data:
+            stream.pending.append(data)
+            stream.pending_bytes += len(data)
+        if end:
+            stream.end_pending = True
+        if every_stream:
+            self.flush()
+            return
+        if self.closed:
+            return
+        if not self.write_paused:
+            self._send_stream(stream)
         self._write()
 
     def flush(self) -> None:
@@ -690,6 +723,7 @@ class H2Connection(asyncio.Protocol):
                     f.offset += len(data)
                     f.count -= len(data)
                     stream.pending.append(data)
+                    stream.pending_bytes += len(data)
                     continue
                 else:
                     if stream.file is not None:
@@ -707,6 +741,7 @@ class H2Connection(asyncio.Protocol):
                 last = size == len(data) and len(stream.pending) == 1 and stream.file is None \
                     and stream.end_pending
                 h2c.send_data(sid, data[:size], end_stream=last)
+                stream.pending_bytes -= size
                 if size == len(data):
                     stream.pending.popleft()
                 else:
@@ -719,6 +754,7 @@ class H2Connection(asyncio.Protocol):
             stream.output_done = True
             stream.cancelled = True
             stream.pending.clear()
+            stream.pending_bytes = 0
             if stream.file is not None:
                 stream.file.close()
                 stream.file = None
@@ -742,11 +778,14 @@ class H2Connection(asyncio.Protocol):
         if stream.uploads is not None:
             stream.uploads.cleanup()
             stream.uploads = None
-        if stream.req is not None and not stream.cancelled and server.metrics is not None:
+        if stream.event_stream is not None:
+            stream.event_stream.gone()  # unsubscribed now; not a request for metrics and access log
+        elif stream.req is not None and not stream.cancelled and server.metrics is not None:
             server.metrics.observe(stream.status, time.perf_counter() - stream.started_perf)
         if stream.dispatched:
             server.in_flight -= 1
-            if server.access_log is not None and stream.req is not None and not stream.cancelled:
+            if server.access_log is not None and stream.req is not None and not stream.cancelled \
+                    and stream.event_stream is None:
                 server.log_access(stream)  # type: ignore[arg-type]
         if not self.streams:
             self.deadline = self.loop.time() + server.cfg.idle_timeout

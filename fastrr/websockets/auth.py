@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from fastrr.pool.worker import Worker
 
 _NO_ATTRIBUTES = b'"attributes":{}}'
+# Headers of PHP's answer that the 101 / event-stream head sets itself (or that cannot be on it).
+_OWN = frozenset({b"content-length", b"transfer-encoding", b"connection", b"upgrade", b"keep-alive",
+                  b"sec-websocket-accept", b"sec-websocket-extensions", b"content-type", b"date",
+                  b"proxy-connection", b"te"})
 
 
 def auth_frame(req: _core.Request, remote: str, scheme: str, attributes: dict[str, object]) -> bytes:
@@ -35,6 +39,21 @@ def auth_frame(req: _core.Request, remote: str, scheme: str, attributes: dict[st
     attrs = json.dumps(attributes, separators=(",", ":")).encode()
     ctx = payload[:-len(_NO_ATTRIBUTES)] + b'"attributes":' + attrs + b"}"
     return _core.encode_frame(_core.FLAG_JSON, ctx, (len(ctx),))
+
+
+def php_headers(headers: dict[str, list[str]]) -> list[tuple[bytes, bytes]]:
+    """PHP's headers for an allowed upgrade / event stream head, as (name, value) pairs:
+    without the ones the head sets itself and without any that could split it."""
+    out = []
+    for name, values in headers.items():
+        raw = name.encode("latin-1", "replace")
+        if raw.lower() in _OWN or not raw or any(c in raw for c in b"\r\n: "):
+            continue
+        for value in values:
+            val = value.encode("utf-8", "replace")
+            if b"\r" not in val and b"\n" not in val:
+                out.append((raw, val))
+    return out
 
 
 class Answer:

@@ -9,11 +9,13 @@ hands each message's frame and the sockets of its subscribers to `_core.send_all
 
 Only a plain socket whose transport has nothing buffered is sent to directly: TLS
 transports (wss, SSE over https) and transports with bytes waiting get transport.write(),
-so nothing is ever sent out of order. What a socket did not take (a short write, EAGAIN,
-an error) goes to its transport's write(), which buffers it (the slow-consumer bound then
-applies as for any write) or finds the error and closes. A connection that writes anything
-else (a join reply, a ping, a close) while a delivery of this turn is still queued flushes
-first, so its own bytes never overtake a delivery.
+so nothing is ever sent out of order. An event stream on HTTP/2 (sse_h2.py) has fd -1:
+its send_rest puts the bytes on its h2 stream, under that stream's flow control. What a
+socket did not take (a short write, EAGAIN, an error) goes to its transport's write(),
+which buffers it (the slow-consumer bound then applies as for any write) or finds the
+error and closes. A connection that writes anything else (a join reply, a ping, a close)
+while a delivery of this turn is still queued flushes first, so its own bytes never
+overtake a delivery.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from fastrr import _core
 
 
 class Fanned(Protocol):
-    """What WsConnection and SseStream offer the fan-out."""
+    """What WsConnection, SseStream and H2EventStream offer the fan-out."""
 
     transport: asyncio.Transport | None
     fd: int  # the socket for direct sends, -1 when every write must go through the transport

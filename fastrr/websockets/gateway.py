@@ -15,6 +15,11 @@ there one `Upgrade` protocol owns the connection:
 
 After ③ no PHP worker is held: joins borrow one for their authorization only.
 Input that arrives during ② is kept (bounded) and given to the new protocol.
+
+HTTP/2 (the Python front's h2.py, over TLS by ALPN or h2c): a complete GET on sse.path
+is not a connection but one stream of it; `event_stream_h2` gives that stream to
+sse_h2.H2EventStream, which runs the same ①-③ for SSE on it. WebSockets over HTTP/2
+(RFC 8441) are not offered: browsers open them on HTTP/1.1.
 """
 
 from __future__ import annotations
@@ -25,28 +30,26 @@ import binascii
 import hashlib
 import socket
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
 
 from wsproto.extensions import PerMessageDeflate
 
-from fastrr.websockets.auth import auth_frame, authorize, http_answer
+from fastrr.websockets.auth import auth_frame, authorize, http_answer, php_headers
 from fastrr.websockets.fanout import Fanout
 from fastrr.websockets.frames import WINDOW_BITS
 from fastrr.websockets.protocol import WsConnection
-from fastrr.websockets.sse import SseStream
+from fastrr.websockets.sse import Refused, SseStream, authorize_stream, origin_ok, read_request
+from fastrr.websockets.sse_h2 import H2EventStream
 
 if TYPE_CHECKING:
     from fastrr import _core
     from fastrr.broadcast.hub import Hub
+    from fastrr.http.h2 import H2Connection, H2Stream
     from fastrr.log import Logger
     from fastrr.pool.pool import WorkerPool
     from fastrr.websockets.config import WebsocketsConfig
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_EARLY_INPUT = 64 * 1024  # bytes a client may send before its upgrade is answered
-# Headers of PHP's answer that the 101 / event-stream head sets itself (or that cannot be on it).
-_OWN = frozenset({b"content-length", b"transfer-encoding", b"connection", b"upgrade", b"keep-alive",
-                  b"sec-websocket-accept", b"sec-websocket-extensions", b"content-type", b"date"})
 
 
 def accept_key(key: bytes) -> bytes:
@@ -80,16 +83,7 @@ def negotiate_deflate(req: _core.Request) -> tuple[PerMessageDeflate | None, byt
 
 
 def _php_headers(headers: dict[str, list[str]]) -> bytes:
-    out = []
-    for name, values in headers.items():
-        raw = name.encode("latin-1", "replace")
-        if raw.lower() in _OWN or not raw or any(c in raw for c in b"\r\n: "):
-            continue
-        for value in values:
-            val = value.encode("utf-8", "replace")
-            if b"\r" not in val and b"\n" not in val:
-                out.append(raw + b": " + val + b"\r\n")
-    return b"".join(out)
+    return b"".join(b"%s: %s\r\n" % pair for pair in php_headers(headers))
 
 
 class Gateway:
@@ -105,8 +99,8 @@ class Gateway:
         self.kinds: dict[str, str] = {cfg.path: "ws"}
         if cfg.sse.path:
             self.kinds[cfg.sse.path] = "sse"
-        self.connections: set[Any] = set()  # WsConnection, SseStream
-        self.pending: set[Upgrade] = set()
+        self.connections: set[Any] = set()  # WsConnection, SseStream, H2EventStream
+        self.pending: set[Any] = set()  # Upgrade, H2EventStream: waiting for PHP's answer
         self.stopping = False
         self._ticker: asyncio.TimerHandle | None = None
         self._idle: asyncio.Event | None = None
@@ -126,6 +120,10 @@ class Gateway:
         """Python front: the protocol its transport is handed to (connection.py)."""
         kind = self.kind_of(req.target) or "ws"
         return Upgrade(self, kind, req, scheme, remote, b"")
+
+    def event_stream_h2(self, conn: H2Connection, stream: H2Stream) -> None:
+        """Python front, HTTP/2: a complete GET on sse.path became this stream's (h2.py)."""
+        H2EventStream(self, conn, stream).begin()
 
     def on_detach(self, fd: int, req: _core.Request, leftover: bytes) -> None:
         """C engine: the socket of a GET on one of our paths is ours now (we close it)."""
@@ -288,10 +286,7 @@ class Upgrade(asyncio.Protocol):
             self.transport.abort()
 
     def _origin_ok(self, required: bool) -> bool:
-        origin = self.req.get_header(b"origin")
-        if origin is None:
-            return not required or self.gateway.cfg.origin_allowed("")
-        return self.gateway.cfg.origin_allowed(origin.decode("latin-1"))
+        return origin_ok(self.gateway.cfg, self.req, required)
 
     def _bad_request(self, text: str, status: int = 400, extra: str = "") -> None:
         self.gateway.log.debug("websocket request refused", remote=self.remote, status=status, reason=text)
@@ -346,36 +341,21 @@ class Upgrade(asyncio.Protocol):
         self._switch(conn, b"".join(head))
 
     async def _event_stream(self) -> None:
-        req = self.req
-        cfg = self.gateway.cfg
-        if not self._origin_ok(required=False):
-            self._bad_request(f"origin not allowed (websockets.allowed_origin is {cfg.allowed_origin})", 405)
+        try:
+            topics, last_id = read_request(self.gateway.cfg, self.req)
+        except Refused as exc:
+            self._bad_request(exc.text, exc.status)
             return
-        if req.content_length > 0 or req.chunked:
-            self._bad_request("an event stream request has no body")
-            return
-        query = parse_qs(req.target.partition("?")[2], keep_blank_values=False)
-        topics = list(dict.fromkeys(t for t in query.get("topic", []) if t))
-        if not topics:
-            self._bad_request(f"{cfg.sse.path} serves Server-Sent Events: expected ?topic=<name> "
-                              "(one or more)")
-            return
-        last_id = (req.get_header(b"last-event-id") or b"").decode("latin-1").strip() \
-            or (query.get("lastEventID") or [""])[0]
-        answer = await authorize(self.gateway.pool, auth_frame(req, self.remote, self.scheme,
-                                                               {"ws:joinTopics": ",".join(topics)}))
+        answer = await authorize_stream(self.gateway, self.req, self.remote, self.scheme, topics)
         if self.done:
             return
         if not answer.allowed:
-            if answer.reason:
-                self.gateway.log.warn("event stream not authorized", status=answer.status, reason=answer.reason)
             self._answer(answer.raw)
             return
-        head = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\n"
-                b"X-Accel-Buffering: no\r\n" + _php_headers(answer.headers) + b"Connection: close\r\n\r\n")
         stream = SseStream(self.gateway, topics, self.remote)
         self._switch(stream, b"")
-        stream.start(head, last_id)
+        if stream.transport is not None:
+            stream.open(answer, last_id)
 
     def _switch(self, proto: asyncio.Protocol, head: bytes) -> None:
         """Hand the transport to the open connection's protocol, with what arrived meanwhile."""

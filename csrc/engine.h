@@ -304,6 +304,7 @@ struct fe_worker {
     struct fe_worker *dnext;
     fe_trend trend;
     unsigned dead : 1;
+    unsigned pipe : 1; /* wfd is a pipe: FIONREAD tells what the worker has not read */
 };
 
 /* ------------------------------------------------------------------ engine */

@@ -31,8 +31,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -1983,6 +1985,44 @@ static void worker_release(fe_engine *e, fe_worker *w)
     worker_idle(e, w);
 }
 
+/* A lost worker's request that it never read: every byte written for it is
+ * still in the pipe (FIONREAD counts a pipe's bytes from either end, and the
+ * pipe outlives the process while our dup is open). Such a request never
+ * ran, so it may go to another worker. The case: a worker answers and exits
+ * (a PHP-side request limit, a memory guard, exit() after respond()); the
+ * engine saw it free and gave it the next request before its exit was known.
+ * Nothing else is written to a busy worker (control frames wait for the end
+ * of its request), so the bytes in the pipe are the request's own. */
+static int request_unread(const fe_worker *w, const fe_conn *c)
+{
+    if (!w->pipe || c->stream_started || w->req_p == NULL)
+        return 0;
+    size_t written = c->frame.len - w->req_left;
+    int queued = 0;
+    if (ioctl(w->wfd, FIONREAD, &queued) < 0 || queued < 0)
+        return 0;
+    return (size_t)queued >= written;
+}
+
+/* The request of a lost worker: sent to another worker when it was never read
+ * (at most max_stop_retries times, as a $worker->stop() re-run), else 502. */
+static void conn_lost_or_resend(fe_engine *e, fe_conn *c, long long pid, int unread, const char *reason,
+                                size_t n)
+{
+    if (unread && !c->closed && !e->stopping && c->retries < e->cfg.max_stop_retries) {
+        c->retries++;
+        fe_event *ev = log_event(e, 10, "request sent to another worker: its worker exited before reading it");
+        if (ev != NULL) {
+            fe_ev_int(ev, "pid", pid);
+            fe_ev_str(ev, "reason", reason, n, FE_F_UTF8);
+            fe_push_event(e, ev);
+        }
+        pool_submit(e, c);
+        return;
+    }
+    conn_worker_lost(e, c, pid, 502, reason, n);
+}
+
 /* worker.py _lost: the relay broke or the worker broke the protocol. */
 static void worker_lost(fe_engine *e, fe_worker *w, const char *reason, size_t n)
 {
@@ -1996,9 +2036,10 @@ static void worker_lost(fe_engine *e, fe_worker *w, const char *reason, size_t n
         ev->execs = w->execs;
         fe_push_event(e, ev);
     }
+    int unread = c != NULL && request_unread(w, c);
     worker_forget(e, w);
     if (c != NULL)
-        conn_worker_lost(e, c, pid, 502, reason, n);
+        conn_lost_or_resend(e, c, pid, unread, reason, n);
 }
 
 /* Take the request off its worker (it is answered, retried or dropped). */
@@ -2480,6 +2521,8 @@ static long long cmd_add_worker(fe_engine *e, fe_cmd *cmd)
     }
     fcntl(w->rfd, F_SETFL, fcntl(w->rfd, F_GETFL) | O_NONBLOCK);
     fcntl(w->wfd, F_SETFL, fcntl(w->wfd, F_GETFL) | O_NONBLOCK);
+    struct stat st;
+    w->pipe = w->wfd != w->rfd && fstat(w->wfd, &st) == 0 && S_ISFIFO(st.st_mode);
     w->id = cmd->id;
     w->max_jobs = cmd->max_jobs;
     trend_reset(&w->trend);
@@ -2638,10 +2681,11 @@ static long long cmd_remove_worker(fe_engine *e, long long id, const char *reaso
     if (w != NULL && w->conn != NULL)
         worker_readable(e, w);
     if (w != NULL && !w->dead) {
+        int unread = w->conn != NULL && request_unread(w, w->conn);
         fe_conn *c = worker_take_job(w);
         worker_forget(e, w);
         if (c != NULL)
-            conn_worker_lost(e, c, id, 502, reason, n);
+            conn_lost_or_resend(e, c, id, unread, reason, n);
     }
     answer_doomed_for(e, id);
     return known;

@@ -426,6 +426,16 @@ class WorkerPool:
                 continue
             self._retire(worker, reason, label)
 
+    def resend(self, worker: Worker, job: Job) -> bool:
+        """A request its worker never read (it exited first): to another worker, within the
+        retries a $worker->stop() re-run has. False: answer it as lost."""
+        if job.cancelled or self.stopping or job.retries >= MAX_STOP_RETRIES:
+            return False
+        job.retries += 1
+        self.log.debug("request sent to another worker: its worker exited before reading it", pid=worker.pid)
+        self.submit(job)
+        return True
+
     def on_stop_requested(self, worker: Worker, job: Job) -> None:
         self.log.debug("worker asked to be stopped, retrying its request", pid=worker.pid)
         self._retire(worker, State.INVALID)
@@ -456,6 +466,11 @@ class WorkerPool:
         if worker.replaces is not None:
             self._replacement_ready(worker)
         self._notify()
+
+    def withdraw(self, worker: Worker) -> None:
+        """Off the free list until its exit is handled (its relay broke while it was idle)."""
+        if worker in self.free:
+            self.free.remove(worker)
 
     def on_worker_exit(self, worker: Worker) -> None:
         self.workers.pop(worker.pid, None)

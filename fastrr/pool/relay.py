@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import stat
+import struct
+import termios
 from collections.abc import Callable
 
 _F_SETPIPE_SZ = 1031
@@ -29,7 +32,8 @@ def enlarge_pipe(fd: int) -> None:
 
 
 class FdRelay:
-    __slots__ = ("loop", "rfd", "wfd", "on_data", "on_eof", "pending", "closed", "owns_fds")
+    __slots__ = ("loop", "rfd", "wfd", "on_data", "on_eof", "pending", "closed", "owns_fds", "pipe",
+                 "unread_at_close")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, rfd: int, wfd: int,
                  on_data: Callable[[bytes], None], on_eof: Callable[[str], None], owns_fds: bool = True):
@@ -41,6 +45,9 @@ class FdRelay:
         self.pending: list[memoryview] = []
         self.closed = False
         self.owns_fds = owns_fds
+        self.pipe = wfd != rfd and stat.S_ISFIFO(os.fstat(wfd).st_mode)
+        # (pipe bytes the worker had not read, bytes not yet written) when the relay closed
+        self.unread_at_close: tuple[int, int] | None = None
         os.set_blocking(rfd, False)
         os.set_blocking(wfd, False)
         loop.add_reader(rfd, self._readable)
@@ -81,6 +88,7 @@ class FdRelay:
         except (BlockingIOError, InterruptedError):
             sent = 0
         except OSError as exc:
+            self.pending.append(memoryview(data))  # not written: unread() counts it so
             self._broken(f"write failed: {exc.strerror}")
             return
         if sent < len(data):
@@ -109,9 +117,24 @@ class FdRelay:
         self.close()
         self.on_eof(reason)
 
+    def unread(self) -> tuple[int, int] | None:
+        """(bytes in the pipe the worker has not read, bytes still waiting to be written), or
+        None when that cannot be known (not a pipe). FIONREAD counts a pipe's bytes from either
+        end, also after the reading process is gone; after close(), the values at the close."""
+        if self.closed:
+            return self.unread_at_close
+        if not self.pipe:
+            return None
+        try:
+            queued = struct.unpack("i", fcntl.ioctl(self.wfd, termios.FIONREAD, b"\0\0\0\0"))[0]
+        except OSError:
+            return None
+        return queued, sum(len(chunk) for chunk in self.pending)
+
     def close(self) -> None:
         if self.closed:
             return
+        self.unread_at_close = self.unread()
         self.closed = True
         self.loop.remove_reader(self.rfd)
         if self.pending:

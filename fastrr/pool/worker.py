@@ -274,6 +274,17 @@ class Worker:
             self._doomed = None
             job.on_worker_lost(self, status, reason)
 
+    def _never_read(self, job: Job) -> bool:
+        """The worker left without reading any of its request: every byte written for it is
+        still in the pipe. Such a request never ran and may go to another worker (a worker
+        that answered and exited took the next request before its exit was seen)."""
+        relay = self.relay
+        left = relay.unread() if isinstance(relay, FdRelay) else None
+        if left is None:
+            return False
+        queued, not_written = left
+        return queued >= len(job.request_frame) - not_written
+
     def _relay_broken(self, reason: str) -> None:
         self.lost(reason, eof=True)
 
@@ -281,6 +292,7 @@ class Worker:
         """The relay broke or the worker broke the protocol: kill and report once."""
         if self.relay is not None:
             self.relay.close()
+        self.pool.withdraw(self)  # an idle worker whose relay broke must not get the next request
         job, self.job = self.job, None
         self.lost_request = self.lost_request or job is not None
         if self.state is not State.STOPPING and not self.killed:
@@ -288,7 +300,7 @@ class Worker:
             if self.state is not State.INACTIVE:
                 self.state = State.ERRORED
             self.pool.log.error("worker failed", pid=self.pid, reason=reason)
-        if job is not None:
+        if job is not None and not (self._never_read(job) and self.pool.resend(self, job)):
             job.on_worker_lost(self, 502, reason)
         self.kill(cleanup=eof)
 
@@ -321,7 +333,7 @@ class Worker:
                 except OSError:
                     pass
         job, self.job = self.job, None
-        if job is not None:
+        if job is not None and not (self._never_read(job) and self.pool.resend(self, job)):
             self.lost_request = True
             job.on_worker_lost(self, 502, f"worker exited with code {code} during the request")
         self.pool.on_worker_exit(self)

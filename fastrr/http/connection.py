@@ -202,7 +202,9 @@ class HttpConnection(asyncio.Protocol):
                         and (self.server.redirect_port is None or self.scheme == "https"):
                     # websockets.path / websockets.sse.path: the websockets plugin owns the
                     # connection (a GET without a body, as the C engine detaches it)
-                    self._hand_over(gateway.protocol_for(req, self.scheme, self.remote), bytes(self.buf))
+                    remote = self.server.client_address(req, self.remote, self.scheme,
+                                                        f"HTTP/1.{req.http_minor}")
+                    self._hand_over(gateway.protocol_for(req, self.scheme, remote), bytes(self.buf))
                     return
                 if cfg.http2.h2c and self.scheme == "http" and req.content_length <= 0 \
                         and not req.chunked and self._upgrade_to_h2c(req):

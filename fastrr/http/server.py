@@ -10,7 +10,8 @@ from typing import Any
 
 from fastrr.config import HttpConfig
 from fastrr.http.connection import HttpConnection
-from fastrr.http.middleware import build_pipeline
+from fastrr.http.middleware import RequestInfo, build_pipeline
+from fastrr.http.middleware.proxy_ip import ProxyIpMiddleware
 from fastrr.http.request_metrics import RequestMetrics
 from fastrr.http.request_metrics import enabled as metrics_enabled
 from fastrr.http.tls import build_ssl_context
@@ -42,6 +43,9 @@ class HttpServer:
         self.scheme = "http"
         self.upload_policy = UploadPolicy.from_config(cfg.uploads)
         self.pipeline = build_pipeline(cfg, log)
+        # proxy_ip_parser, for the connections the websockets gateway takes before the pipeline
+        self.proxy_ip = next((mw for mw in self.pipeline.chain if isinstance(mw, ProxyIpMiddleware)), None) \
+            if self.pipeline is not None else None
         # http_metrics: None unless listed, so the connections' finish path costs one test
         self.metrics = RequestMetrics() if metrics_enabled(cfg.middleware) else None
         self.connections: set[HttpConnection] = set()
@@ -70,6 +74,15 @@ class HttpServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, int(port)))
         return sock
+
+    def client_address(self, req: Any, remote: str, scheme: str, protocol: str) -> str:
+        """The address PHP sees for a request taken before the middleware (websockets, SSE):
+        proxy_ip_parser's answer when it is configured, as for any request, else the peer."""
+        if self.proxy_ip is None:
+            return remote
+        info = RequestInfo(req, remote, scheme, protocol)
+        self.proxy_ip.request(info)
+        return info.remote
 
     async def start(self) -> None:
         ssl_cfg = self.cfg.ssl

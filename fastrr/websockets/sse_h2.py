@@ -51,7 +51,10 @@ class H2EventStream(EventStream):
     """One h2 stream from PHP's authorization to its end (module doc)."""
 
     def __init__(self, gateway: Gateway, conn: H2Connection, stream: H2Stream):
-        super().__init__(gateway, [], conn.remote)
+        remote = conn.remote
+        if stream.req is not None:  # proxy_ip_parser's client address, as for any request
+            remote = conn.server.client_address(stream.req, remote, conn.scheme, "HTTP/2.0")
+        super().__init__(gateway, [], remote)
         self.conn = conn
         self.stream = stream
         self.transport = conn.transport  # the fan-out skips a closing one

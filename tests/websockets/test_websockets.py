@@ -52,6 +52,21 @@ def test_upgrade_accepted_with_phps_headers_and_refused_with_phps_answer(wsf: Ws
         assert page.read() == b"app -"
 
 
+def test_php_sees_the_client_address_proxy_ip_parser_gives(wsf: WsFactory, fastrr_engine):
+    """The upgrade is taken before the middleware runs, but PHP is told the same client
+    address as for any request: X-Forwarded-For from a trusted proxy with proxy_ip_parser
+    (a middleware only the Python front has), the TCP peer without it (either front)."""
+    srv = wsf.start(extra={"http": {"middleware": ["proxy_ip_parser", "websockets"], "engine": "python",
+                                    "trusted_subnets": ["127.0.0.0/8"]}})
+    sock, head, _ = raw_upgrade(srv.port, headers={"X-Forwarded-For": "203.0.113.7, 127.0.0.1"})
+    sock.close()
+    assert head.startswith(b"HTTP/1.1 101") and b"X-Remote: 203.0.113.7" in head, head
+    plain = wsf.start()
+    sock, head, _ = raw_upgrade(plain.port, headers={"X-Forwarded-For": "203.0.113.7"})
+    sock.close()
+    assert head.startswith(b"HTTP/1.1 101") and b"X-Remote: 127.0.0.1" in head, head
+
+
 def test_plain_get_bad_version_and_body_on_the_path_are_answered_without_php(wsf: WsFactory, fastrr_engine):
     srv = wsf.start()
     status, _, body = read_http(srv.port, b"GET /ws HTTP/1.1\r\nHost: x\r\nCookie: auth=ok\r\n\r\n")

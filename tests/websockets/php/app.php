@@ -4,7 +4,8 @@
  * The websockets suite's app: one script for the http pool and the websockets pool.
  *
  * Authorization (attributes set by the websockets plugin, as RoadRunner 2.x sets them):
- *   ws:joinServer   allowed with the cookie auth=ok: 200 with Set-Cookie: ws=joined;
+ *   ws:joinServer   allowed with the cookie auth=ok: 200 with Set-Cookie: ws=joined and
+ *                   X-Remote: the remoteAddr PHP was given;
  *                   otherwise 403 "forbidden: log in first" with X-Denied: yes
  *   ws:joinTopics   "t1,t2": denied (403) when a topic starts with "private-" and the cookie
  *                   role is not admin, or a topic is "forbidden"; else 200
@@ -34,7 +35,7 @@ while ($req = $http->waitRequest()) {
             exit(1);
         }
         if (($cookies['auth'] ?? '') === 'ok') {
-            $http->respond(200, '', ['Set-Cookie' => ['ws=joined; Path=/']]);
+            $http->respond(200, '', ['Set-Cookie' => ['ws=joined; Path=/'], 'X-Remote' => [$req->remoteAddr]]);
         } else {
             $http->respond(403, 'forbidden: log in first', ['X-Denied' => ['yes'], 'Content-Type' => ['text/plain']]);
         }

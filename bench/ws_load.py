@@ -46,6 +46,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from fastrr.benchmark.floor import compile_c  # noqa: E402
+from fastrr.benchmark.servers import free_port  # noqa: E402
 from fastrr.broadcast import proto  # noqa: E402
 from fastrr.rpc.client import RpcClient  # noqa: E402
 from fastrr.rpc.codec import FLAG_PROTO  # noqa: E402
@@ -71,22 +73,8 @@ def raise_nofile() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def build_client(directory: Path) -> Path:
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        raise RuntimeError("no C compiler (Debian: gcc)")
-    binary = directory / "ws_client"
-    out = subprocess.run([cc, "-O2", "-Wall", "-Wextra", "-o", str(binary), str(CLIENT_SOURCE)],
-                         capture_output=True, text=True, timeout=120)
-    if out.returncode != 0:
-        raise RuntimeError(f"building {CLIENT_SOURCE.name} failed: {out.stderr.strip()[-400:]}")
-    return binary
+    return compile_c(CLIENT_SOURCE, directory / "ws_client")
 
 
 def pinned(cpu: int) -> list[str]:

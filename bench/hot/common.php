@@ -199,6 +199,21 @@ function hot_bare(HotClock $clock, callable $one): array
     return $answer;
 }
 
+/**
+ * The bare mode of an HttpKernel (Laravel's and Symfony's have the same handle/terminate
+ * over HttpFoundation requests): $requestClass::create($uri) handled and terminated.
+ */
+function hot_kernel(HotClock $clock, object $kernel, string $requestClass, string $uri): array
+{
+    return hot_bare($clock, static function () use ($kernel, $requestClass, $uri): array {
+        $request = $requestClass::create($uri, 'GET');
+        $response = $kernel->handle($request);
+        $body = (string)$response->getContent();
+        $kernel->terminate($request, $response);
+        return [$response->getStatusCode(), $body];
+    });
+}
+
 /** Prints the result line (straight to the stdout stream: no output buffer of the worker sees it). */
 function hot_report(string $app, array $opts, HotClock $clock, array $answer, float $bootS): void
 {

@@ -38,12 +38,6 @@ if ($opts['mode'] === 'worker') {
     $kernel = $app->make(Kernel::class);
     $boot = (hrtime(true) - $t0) / 1e9;
     $uri = 'http://127.0.0.1:8080' . ($opts['path'] ?? '/api/item/42');
-    $answer = hot_bare($clock, static function () use ($kernel, $uri): array {
-        $request = Request::create($uri, 'GET');
-        $response = $kernel->handle($request);
-        $body = (string)$response->getContent();
-        $kernel->terminate($request, $response);
-        return [$response->getStatusCode(), $body];
-    });
+    $answer = hot_kernel($clock, $kernel, Request::class, $uri);
 }
 hot_report('laravel', $opts, $clock, $answer, $boot);

@@ -24,14 +24,19 @@ SOURCE = ROOT / "bench" / "floor.c"
 
 def build(directory: Path) -> Path:
     """Compile bench/floor.c into `directory`; RuntimeError when there is no C compiler or it fails."""
+    return compile_c(SOURCE, directory / "floor")
+
+
+def compile_c(source: Path, binary: Path) -> Path:
+    """cc -O2 one C file of bench/ (floor.c, ws_client.c) into `binary`; RuntimeError when there
+    is no C compiler or it fails."""
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         raise RuntimeError("no C compiler (Debian: gcc)")
-    binary = directory / "floor"
-    out = subprocess.run([cc, "-O2", "-Wall", "-Wextra", "-o", str(binary), str(SOURCE)],
+    out = subprocess.run([cc, "-O2", "-Wall", "-Wextra", "-o", str(binary), str(source)],
                          capture_output=True, text=True, timeout=120)
     if out.returncode != 0:
-        raise RuntimeError(f"building {SOURCE.name} failed: {out.stderr.strip()[-400:]}")
+        raise RuntimeError(f"building {source.name} failed: {out.stderr.strip()[-400:]}")
     return binary
 
 

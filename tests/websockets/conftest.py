@@ -22,7 +22,7 @@ import yaml
 from fastrr.broadcast import proto
 from fastrr.rpc.client import RpcClient
 from fastrr.rpc.codec import FLAG_PROTO
-from tests.conftest import Server, ServerFactory, deep_merge, free_port
+from tests.conftest import Server, ServerFactory, deep_merge, free_port, raw_request
 
 HERE = Path(__file__).resolve().parent
 APP = HERE / "php" / "app.php"
@@ -179,18 +179,7 @@ def raw_upgrade(port: int, path: str = "/ws", headers: dict[str, str] | None = N
 
 def read_http(port: int, request: bytes, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
     """One raw request, read to the server's close: (status, headers lower-cased, body)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(request)
-        data = b""
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except TimeoutError:
-                break
-            if not chunk:
-                break
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
+    head, _, body = raw_request(port, request, timeout).partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
     headers: dict[str, str] = {}
